@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop: plant model, houses, bridge emulator, scenarios, bench."""

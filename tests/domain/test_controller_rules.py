@@ -1,0 +1,384 @@
+"""Table tests: one test per rule of PRODUCT.md §2, driven through the scripted rig."""
+
+from __future__ import annotations
+
+import pytest
+
+from zcw.domain.controller import HEATER_OUT, Phase
+from zcw.domain.model import LoopParams, Params, Source
+from zcw.testing.rig import Rig
+
+BATH = LoopParams(name="bathroom", ready_c=38.0, max_run_s=180.0, sensor_tau_s=0.0)
+KITCHEN = LoopParams(name="kitchen", ready_c=38.0, max_run_s=180.0, sensor_tau_s=0.0)
+
+
+def rig(*loops: LoopParams, start_c: float = 20.0, **kw: object) -> Rig:
+    params = Params(loops=loops or (BATH,), **kw)  # type: ignore[arg-type]
+    r = Rig(params)
+    for lp in params.loops:
+        r.set_loop(lp.name, start_c)
+    r.run(2.0)
+    return r
+
+
+def heat(r: Rig, loop: str = "bathroom", to_c: float = 40.0) -> None:
+    r.set_loop(loop, to_c)
+
+
+# --- rule 1: already hot -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("temp_c", "expected"),
+    [(36.0, "already_hot"), (37.9, "already_hot"), (45.0, "already_hot"), (35.9, "cycle_started")],
+)
+def test_already_hot_threshold_is_ready_minus_hysteresis(temp_c: float, expected: str) -> None:
+    r = rig(start_c=temp_c)
+    d = r.request("start")
+    assert [e.kind for e in d.events] == [expected]
+    if expected == "already_hot":
+        r.run(2.0)
+        assert r.history == []
+
+
+# --- rule 2: valve lead, then pump ----------------------------------------------------------
+
+
+def test_valve_opens_first_and_pump_follows_after_valve_lead() -> None:
+    r = rig()
+    t0 = r.now_s
+    r.request("start")
+    r.run(2.0)
+    assert r.changes("bathroom") == [(t0, True)]
+    assert r.changes("pump") == [(t0 + 0.5, True)]
+
+
+# --- rule 3: stop on arrival, pump first, valve valve_lag_s later ---------------------------
+
+
+def test_hot_arrival_stops_pump_then_closes_valve_after_lag() -> None:
+    r = rig()
+    r.request("start")
+    r.run(10.0)
+    heat(r)
+    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
+    t_hot = d.snapshot.at_s
+    r.run(2.0)
+    assert r.changes("pump")[-1] == (t_hot, False)
+    assert r.changes("bathroom")[-1] == (t_hot + 0.5, False)
+    assert r.controller.phase is Phase.IDLE
+    assert r.last is not None and r.last.snapshot.last_cycle is not None
+    assert r.last.snapshot.last_cycle.outcome == "hot"
+
+
+def test_prediction_stops_before_the_lagging_sensor_reaches_ready() -> None:
+    """With a sensor lag τ the controller stops on the predicted water, not the reading."""
+    lagging = LoopParams(name="bathroom", sensor_tau_s=8.0)
+    r = rig(lagging)
+    r.request("start")
+    temp = 20.0
+    stopped_at_reading = None
+    for _ in range(400):
+        temp += 0.25 * 0.5  # the reading climbs 0.5 K/s, like a sensor behind a front
+        r.set_loop("bathroom", temp)
+        d = r.tick()
+        if not d.relays.pump and r.changes("pump"):
+            stopped_at_reading = temp
+            break
+    assert stopped_at_reading is not None
+    # Lead ≈ τ·slope = 8 s × 0.5 K/s = 4 K: it stops around 34 °C, well before 38 °C.
+    assert 32.0 < stopped_at_reading < 36.0
+
+
+def test_falling_reading_never_counts_as_arrival() -> None:
+    r = rig(LoopParams(name="bathroom", sensor_tau_s=30.0))
+    r.set_loop("bathroom", 35.0)
+    r.run(3.0)
+    r.request("start")
+    for step in range(40):
+        r.set_loop("bathroom", 35.0 - 0.2 * step)
+        r.tick()
+    assert "hot_ready" not in r.kinds()
+    assert r.controller.phase is Phase.RUNNING
+
+
+# --- rule 4: max_run_s, min_rest_s, re-trigger joins ---------------------------------------
+
+
+def test_max_run_aborts_and_second_in_a_row_latches_until_reset() -> None:
+    r = rig(LoopParams(name="bathroom", max_run_s=20.0, sensor_tau_s=0.0, transit_hint_s=60))
+    r.request("start")
+    r.run(25.0)
+    assert "cycle_aborted" in r.kinds()
+    codes = {f.code: f.latching for f in r.controller.faults}
+    assert codes == {"max_run": False}
+    assert r.relays is not None and r.relays.all_off
+    r.run(31.0)  # min_rest
+    r.request("start")
+    r.run(25.0)
+    assert {f.code: f.latching for f in r.controller.faults} == {"max_run": True}
+    r.run(31.0)
+    d = r.request("start")
+    assert [(e.kind, e.reason) for e in d.events] == [("rejected", "fault")]
+    r.request("reset")
+    assert not r.controller.faults
+    r.run(1.0)
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+
+
+def test_min_rest_rejects_then_allows() -> None:
+    r = rig(min_rest_s=30.0)
+    r.request("start")
+    r.run(3.0)
+    r.request("stop")
+    r.run(1.0)
+    d = r.request("start")
+    assert [(e.kind, e.reason) for e in d.events] == [("rejected", "rest")]
+    r.run(30.0)
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+
+
+def test_retrigger_joins_running_cycle_without_a_second_start() -> None:
+    r = rig()
+    r.request("start", source=Source.BUTTON)
+    r.run(5.0)
+    d = r.request("start", source=Source.MQTT)
+    assert [e.kind for e in d.events] == ["joined"]
+    assert r.kinds().count("cycle_started") == 1
+    assert len(r.changes("pump")) == 1
+
+
+# --- several loops on one pump -------------------------------------------------------------
+
+
+def test_two_loops_share_the_pump_and_close_independently() -> None:
+    r = rig(BATH, KITCHEN)
+    r.request("start", "bathroom")
+    r.run(3.0)
+    assert [e.kind for e in r.request("start", "kitchen").events] == ["joined"]
+    r.run(3.0)
+    heat(r, "bathroom")
+    r.run(3.0)
+    assert r.relays is not None
+    assert r.relays.pump and r.relays.valves["kitchen"] and not r.relays.valves["bathroom"]
+    heat(r, "kitchen")
+    d = r.run_until(lambda d: not d.relays.pump, 3.0)
+    assert d.relays.valves["kitchen"]  # valve lag: pump first
+    r.run(1.0)
+    assert r.relays.all_off
+    assert [e.loop for e in r.events if e.kind == "hot_ready"] == ["bathroom", "kitchen"]
+
+
+def test_unknown_loop_is_rejected() -> None:
+    r = rig()
+    d = r.request("start", "garage")
+    assert [(e.kind, e.reason) for e in d.events] == [("rejected", "unknown_loop")]
+
+
+def test_stop_request_stops_pump_first() -> None:
+    r = rig()
+    r.request("start")
+    r.run(5.0)
+    t = r.now_s
+    r.request("stop")
+    r.run(1.0)
+    assert r.changes("pump")[-1] == (t, False)
+    assert r.changes("bathroom")[-1] == (t + 0.5, False)
+
+
+# --- away mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (Source.SCHEDULE, ("rejected", "away")),
+        (Source.LEARNED, ("rejected", "away")),
+        (Source.BUTTON, ("cycle_started", None)),
+        (Source.MIHOME, ("cycle_started", None)),
+    ],
+)
+def test_away_suppresses_automatic_triggers_only(
+    source: Source, expected: tuple[str, str | None]
+) -> None:
+    r = rig()
+    r.request("mode", mode="away")
+    d = r.request("start", source=source)
+    assert [(e.kind, e.reason) for e in d.events] == [expected]
+
+
+# --- sensor validation (I4) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "code"),
+    [
+        ("power_on_85", "sensor_invalid"),
+        ("minus_127", "sensor_invalid"),
+        ("crc", "sensor_invalid"),
+        ("out_of_range", "sensor_invalid"),
+        ("stale", "sensor_stale"),
+    ],
+)
+def test_invalid_loop_reading_rejects_start_and_names_the_fault(setup: str, code: str) -> None:
+    params = Params(loops=(BATH,))
+    r = Rig(params)
+    if setup == "power_on_85":
+        r.set_loop("bathroom", 85.0)
+    elif setup == "minus_127":
+        r.set_loop("bathroom", -127.0)
+    elif setup == "crc":
+        r.errors["loop:bathroom"] = "crc"
+    elif setup == "out_of_range":
+        r.set_loop("bathroom", 120.0)
+    else:
+        r.set_loop("bathroom", 20.0)
+        r.run(1.0)
+        r.frozen.add("loop:bathroom")
+        r.run(4.0)
+    r.run(1.0)
+    d = r.request("start")
+    assert [(e.kind, e.reason) for e in d.events] == [("rejected", "fault")]
+    assert [f.code for f in r.controller.faults] == [code]
+    fault = r.controller.faults[0]
+    assert fault.message and fault.hint and not fault.latching
+    assert r.history == []
+
+
+def test_85_after_valid_readings_is_a_jump_not_a_power_on() -> None:
+    r = rig()
+    r.set_loop("bathroom", 85.0)
+    r.run(1.0)
+    assert [f.code for f in r.controller.faults] == ["sensor_invalid"]
+    assert "jumped" in r.controller.faults[0].message
+
+
+def test_transient_sensor_fault_clears_when_the_sensor_recovers() -> None:
+    r = rig()
+    r.set_loop("bathroom", -127.0)
+    r.run(2.0)
+    assert r.controller.faults
+    r.set_loop("bathroom", 20.0)
+    r.run(2.0)
+    assert not r.controller.faults
+    assert "fault_cleared" in r.kinds()
+
+
+def test_sensor_failing_mid_cycle_aborts_and_closes_valve() -> None:
+    r = rig()
+    r.request("start")
+    r.run(5.0)
+    r.set_loop("bathroom", -127.0)
+    r.run(3.0)
+    assert r.relays is not None and r.relays.all_off
+    assert "cycle_aborted" in r.kinds()
+
+
+# --- I5 cold-line overrun ------------------------------------------------------------------
+
+
+def test_cold_line_overrun_stops_everything_at_once_and_latches() -> None:
+    loop = LoopParams(name="bathroom", has_cold_sensor=True, sensor_tau_s=0.0)
+    r = rig(loop)
+    r.set_cold("bathroom", 15.0)
+    r.run(1.0)
+    r.request("start")
+    r.run(5.0)
+    r.set_cold("bathroom", 38.5)
+    d = r.run_until(lambda d: not d.relays.pump, 1.5)
+    assert d.relays.all_off  # no valve lag: the cold line is already too hot
+    assert [(f.code, f.latching) for f in r.controller.faults] == [("cold_line_overrun", True)]
+    r.set_cold("bathroom", 15.0)
+    r.run(40.0)
+    assert [(e.kind, e.reason) for e in r.request("start").events] == [("rejected", "fault")]
+
+
+# --- I6 heater must fire -------------------------------------------------------------------
+
+
+def test_heater_not_firing_detected_on_outlet_sensor_within_ignition_timeout() -> None:
+    r = rig(has_heater_out=True, ignition_timeout_s=30.0)
+    r.temps[HEATER_OUT] = 15.0
+    r.run(1.0)
+    r.request("start")
+    r.run(29.0)
+    assert not r.controller.faults
+    r.run(3.0)
+    fault = r.controller.faults[0]
+    assert fault.code == "heater_not_firing"
+    assert "activation flow" in fault.message
+    assert r.relays is not None and r.relays.all_off
+
+
+def test_heater_outlet_rise_proves_ignition() -> None:
+    r = rig(has_heater_out=True, ignition_timeout_s=30.0)
+    r.temps[HEATER_OUT] = 15.0
+    r.run(1.0)
+    r.request("start")
+    r.run(5.0)
+    r.temps[HEATER_OUT] = 45.0
+    r.run(60.0)
+    assert not r.controller.faults
+    assert r.controller.phase is Phase.RUNNING
+
+
+def test_heater_not_firing_without_outlet_sensor_uses_loop_sensor_and_transit() -> None:
+    loop = LoopParams(name="bathroom", sensor_tau_s=0.0, transit_hint_s=30.0)
+    r = rig(loop, ignition_timeout_s=30.0)
+    r.request("start")
+    r.run(59.0)
+    assert not r.controller.faults
+    r.run(2.0)
+    assert [f.code for f in r.controller.faults] == ["heater_not_firing"]
+    assert "loop sensor" in r.controller.faults[0].message
+
+
+# --- bridge offline, I7 --------------------------------------------------------------------
+
+
+def test_bridge_offline_forces_all_off_and_clears_on_return() -> None:
+    r = rig()
+    r.request("start")
+    r.run(5.0)
+    r.bridge_online = False
+    r.tick()
+    assert r.relays is not None and r.relays.all_off
+    assert [f.code for f in r.controller.faults] == ["bridge_offline"]
+    r.bridge_online = True
+    r.run(1.0)
+    assert not r.controller.faults
+
+
+def test_fail_safe_turns_everything_off_and_latches() -> None:
+    r = rig()
+    r.request("start")
+    r.run(5.0)
+    d = r.controller.fail_safe(r.now_s, "ZeroDivisionError")
+    assert d.relays.all_off
+    assert d.snapshot.state == "fault"
+    assert d.snapshot.fault is not None and d.snapshot.fault.code == "internal_error"
+
+
+# --- topologies ----------------------------------------------------------------------------
+
+
+def test_drain_topology_opens_only_the_valve() -> None:
+    r = rig(topology="drain", has_pump=False)
+    r.request("start")
+    r.run(3.0)
+    assert r.relays is not None and r.relays.valves["bathroom"] and not r.relays.pump
+    heat(r)
+    r.run(2.0)
+    assert r.relays.all_off
+    assert r.changes("pump") == []
+
+
+def test_return_line_without_valve_runs_pump_alone() -> None:
+    loop = LoopParams(name="bathroom", has_valve=False, sensor_tau_s=0.0)
+    r = rig(loop, topology="return_line")
+    r.request("start")
+    r.run(3.0)
+    assert r.relays is not None and r.relays.pump and not r.relays.any_valve_open
+    heat(r)
+    r.run(2.0)
+    assert r.relays.all_off

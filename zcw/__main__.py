@@ -1,0 +1,5 @@
+"""Entry point for ``python -m zcw``."""
+
+from zcw.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Adapters at the edges: bridge link, MQTT, Mi Home, scheduler, store."""

@@ -1,0 +1,1 @@
+"""Composition root: builds adapters from config, runs the control tick, orders shutdown."""

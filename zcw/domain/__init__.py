@@ -1,0 +1,1 @@
+"""Pure domain logic: controller, safety, sensor validation. Stdlib only, injected clock."""

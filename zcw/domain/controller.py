@@ -1,0 +1,652 @@
+"""The cycle controller: requests and sensor readings in, relay wishes and events out.
+
+This is the pure core of zcw (PRODUCT.md §2). It does no I/O and reads no clock: every call
+to :meth:`Controller.step` gets ``now_s`` from the caller, so a test can drive it from a table
+and the bench can run it 1000× faster than real time.
+
+One cycle, per requested loop:
+
+1. already hot (valid T_loop ≥ ready_c − hysteresis_c) → ``already_hot``, nothing moves;
+2. otherwise open the valve, wait ``valve_lead_s``, start the pump;
+3. when hot water *arrives* (predicted from the lagging sensor) close that valve, or, if it
+   was the last loop heating, stop the pump first and close the valve ``valve_lag_s`` later;
+4. limits: ``max_run_s``, ``min_rest_s``, and a trigger during a cycle joins it.
+
+The :class:`~zcw.domain.safety.SafetySupervisor` filters every output; when it has to veto
+something the controller aborts the cycle, so the two never disagree for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from zcw.domain import faults as F
+from zcw.domain.arrival import ArrivalEstimator
+from zcw.domain.faults import Fault
+from zcw.domain.model import (
+    Event,
+    EventKind,
+    LoopParams,
+    Mode,
+    Params,
+    Relays,
+    Request,
+    SensorSample,
+    Source,
+)
+from zcw.domain.safety import SafetySupervisor, Veto
+from zcw.domain.sensors import SensorValidator, Verdict
+
+HEATER_OUT = "heater_out"
+# I6: how much the heater outlet must rise to prove the burner lit, and the loop sensor when
+# there is no outlet sensor (smaller: it sees the front through the pipe wall).
+HEATER_RISE_C = 3.0
+LOOP_RISE_C = 2.0
+# Two max_run aborts in a row latch: something is broken, not just a cold day.
+MAX_RUN_REPEAT_LATCH = 2
+
+
+def loop_key(name: str) -> str:
+    """Reading key of a loop's T_loop sensor."""
+    return f"loop:{name}"
+
+
+def cold_key(name: str) -> str:
+    """Reading key of a loop's T_cold sensor."""
+    return f"cold:{name}"
+
+
+class Phase(StrEnum):
+    """Where the cycle is. IDLE also covers min_rest after a cycle."""
+
+    IDLE = "idle"
+    STARTING = "starting"  # valves open, waiting valve_lead_s before the pump
+    RUNNING = "running"
+    STOPPING = "stopping"  # pump off, waiting valve_lag_s before closing valves
+
+
+LoopState = Literal["idle", "heating", "hot", "aborted"]
+
+
+@dataclass(slots=True)
+class _LoopRun:
+    params: LoopParams
+    source: Source
+    started_s: float
+    estimator: ArrivalEstimator
+    state: LoopState = "heating"
+    valve_open: bool = True
+    min_seen_c: float | None = None
+    risen: bool = False
+    hot_at_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopView:
+    """What the world sees of one loop."""
+
+    temp_c: float | None
+    water_est_c: float | None
+    valve: bool
+    state: LoopState
+
+
+@dataclass(frozen=True, slots=True)
+class CycleSummary:
+    """The outcome of the last finished cycle."""
+
+    loops: tuple[str, ...]
+    source: str
+    started_s: float
+    ended_s: float
+    time_to_hot_s: float | None
+    volume_l: float | None
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One typed picture per control tick; MQTT, the dashboard and the logs all read it."""
+
+    at_s: float
+    state: Literal["idle", "heating", "fault", "away"]
+    phase: Phase
+    mode: Mode
+    pump: bool
+    loops: Mapping[str, LoopView]
+    faults: tuple[Fault, ...]
+    last_cycle: CycleSummary | None
+    heater_out_c: float | None = None
+    cold_c: Mapping[str, float | None] = field(default_factory=dict)
+
+    @property
+    def fault(self) -> Fault | None:
+        latched = [f for f in self.faults if f.latching]
+        ordered = latched or list(self.faults)
+        return ordered[0] if ordered else None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The result of one step: what the relays should be, and what happened."""
+
+    relays: Relays
+    events: tuple[Event, ...]
+    snapshot: Snapshot
+    vetoes: tuple[Veto, ...] = ()
+
+
+class Controller:
+    """Stateful, deterministic, I/O-free. Feed it with :meth:`step` on every control tick."""
+
+    def __init__(self, params: Params, *, now_s: float = 0.0, mode: Mode = "auto") -> None:
+        if not params.loops:
+            raise ValueError("at least one loop is required")
+        self.params = params
+        self.mode: Mode = mode
+        self._supervisor = SafetySupervisor(params)
+        self._validators = {
+            key: SensorValidator(period_s=params.sensor_period_s) for key in self._sensor_keys()
+        }
+        self._verdicts: dict[str, Verdict] = {}
+        self._raw: Mapping[str, SensorSample] = {}
+        self._faults: dict[tuple[str, str | None], Fault] = {}
+        self._phase = Phase.IDLE
+        self._runs: dict[str, _LoopRun] = {}
+        self._cycle_source: Source = Source.CLI
+        self._cycle_started_s = now_s
+        self._pump_on_s: float | None = None
+        self._pump_off_s: float | None = None
+        self._heater_ref_c: float | None = None
+        self._heater_proven = False
+        self._last_end_s: float | None = None
+        self._max_run_streak = 0
+        self._last_cycle: CycleSummary | None = None
+        self._cycle_outcome = "hot"
+        self._first_hot_s: float | None = None
+        self._events: list[Event] = []
+        self._now_s = now_s
+        self._relays = Relays.off(params.loop_names)
+        self._bridge_online = True
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        return tuple(self._faults.values())
+
+    def notify_bridge_rebooted(self) -> None:
+        """The bridge restarted: its sensors are fresh, so 85.0 °C is a power-on value again."""
+        for validator in self._validators.values():
+            validator.reset()
+
+    def step(
+        self,
+        now_s: float,
+        readings: Mapping[str, SensorSample],
+        requests: Sequence[Request] = (),
+        *,
+        bridge_online: bool = True,
+    ) -> Decision:
+        self._now_s = now_s
+        self._events = []
+        self._bridge_online = bridge_online
+        self._validate(readings)
+        self._update_bridge_fault(bridge_online)
+        for req in requests:
+            self._handle(req)
+        self._advance()
+        desired = self._desired_relays()
+        relays, vetoes = self._supervisor.filter(
+            desired,
+            now_s,
+            loop_valid={lp.name: self._valid(loop_key(lp.name)) for lp in self.params.loops},
+            cold_c={lp.name: self._cold_guard_c(lp.name) for lp in self.params.loops},
+            force_off=self._must_be_off(),
+        )
+        if vetoes and self._phase is not Phase.IDLE:
+            # The supervisor disagreed: the cycle can no longer be trusted, so end it at once.
+            self._abort("safety_veto:" + ",".join(sorted({v.rule for v in vetoes})), hard=True)
+        self._relays = relays
+        return Decision(relays, tuple(self._events), self.snapshot(), vetoes)
+
+    def fail_safe(self, now_s: float, what: str) -> Decision:
+        """I7: something unexpected happened outside the controller; everything goes OFF."""
+        self._now_s = now_s
+        self._events = []
+        self._raise(F.internal_error(what))
+        if self._phase is not Phase.IDLE:
+            self._abort("internal_error", hard=True)
+        relays, vetoes = self._supervisor.filter(
+            Relays.off(self.params.loop_names), now_s, loop_valid={}, cold_c={}, force_off=True
+        )
+        self._relays = relays
+        return Decision(relays, tuple(self._events), self.snapshot(), vetoes)
+
+    def snapshot(self) -> Snapshot:
+        loops: dict[str, LoopView] = {}
+        for lp in self.params.loops:
+            run = self._runs.get(lp.name)
+            loops[lp.name] = LoopView(
+                temp_c=self._value(loop_key(lp.name)),
+                water_est_c=run.estimator.water_c if run else None,
+                valve=self._relays.valves.get(lp.name, False),
+                state=run.state if run else "idle",
+            )
+        if any(f.latching for f in self._faults.values()):
+            state: Literal["idle", "heating", "fault", "away"] = "fault"
+        elif self._phase is not Phase.IDLE:
+            state = "heating"
+        elif self._faults:
+            state = "fault"
+        elif self.mode == "away":
+            state = "away"
+        else:
+            state = "idle"
+        return Snapshot(
+            at_s=self._now_s,
+            state=state,
+            phase=self._phase,
+            mode=self.mode,
+            pump=self._relays.pump,
+            loops=loops,
+            faults=self.faults,
+            last_cycle=self._last_cycle,
+            heater_out_c=self._value(HEATER_OUT),
+            cold_c={lp.name: self._value(cold_key(lp.name)) for lp in self.params.loops},
+        )
+
+    # ------------------------------------------------------------------ sensors
+
+    def _sensor_keys(self) -> list[str]:
+        keys = [loop_key(lp.name) for lp in self.params.loops]
+        keys += [cold_key(lp.name) for lp in self.params.loops if lp.has_cold_sensor]
+        if self.params.has_heater_out:
+            keys.append(HEATER_OUT)
+        return keys
+
+    def _validate(self, readings: Mapping[str, SensorSample]) -> None:
+        self._raw = readings
+        for key, validator in self._validators.items():
+            verdict = validator.check(readings.get(key), self._now_s)
+            self._verdicts[key] = verdict
+            loop = key.split(":", 1)[1] if ":" in key else None
+            role = {"loop": "loop", "cold": "cold-line"}.get(key.split(":")[0], "heater outlet")
+            if key.startswith("loop:"):
+                assert loop is not None
+                if verdict.error is None:
+                    self._clear("sensor_invalid", loop)
+                    self._clear("sensor_stale", loop)
+                else:
+                    fault = F.sensor_invalid(loop, role, verdict.error)
+                    other = "sensor_stale" if fault.code == "sensor_invalid" else "sensor_invalid"
+                    self._clear(other, loop)
+                    self._raise(fault)
+            run = self._runs.get(loop) if loop and key.startswith("loop:") else None
+            sample = readings.get(key)
+            if run is not None and verdict.value_c is not None and sample is not None:
+                run.estimator.add(sample.at_s, verdict.value_c)
+                if run.min_seen_c is None or verdict.value_c < run.min_seen_c:
+                    run.min_seen_c = verdict.value_c
+                elif verdict.value_c - run.min_seen_c >= LOOP_RISE_C:
+                    run.risen = True
+
+    def _valid(self, key: str) -> bool:
+        verdict = self._verdicts.get(key)
+        return verdict is not None and verdict.valid
+
+    def _value(self, key: str) -> float | None:
+        verdict = self._verdicts.get(key)
+        return verdict.value_c if verdict is not None else None
+
+    def _cold_guard_c(self, loop: str) -> float | None:
+        """The cold-line reading for I5, erring on the side of safety.
+
+        A fast rise on the cold side is exactly what an overrun looks like, so a reading the
+        validator holds back only as a "jump" still counts here.
+        """
+        key = cold_key(loop)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            return None
+        if verdict.error == "jump":
+            sample = self._raw.get(key)
+            return sample.value_c if sample is not None else None
+        return verdict.value_c
+
+    # ------------------------------------------------------------------ faults
+
+    def _raise(self, fault: Fault) -> None:
+        current = self._faults.get(fault.key)
+        if current == fault:
+            return
+        self._faults[fault.key] = fault
+        if current is None or current.code != fault.code:
+            self._emit("fault", loop=fault.loop, reason=fault.code, data={"message": fault.message})
+
+    def _clear(self, code: str, loop: str | None = None) -> None:
+        fault = self._faults.get((code, loop))
+        if fault is not None and not fault.latching:
+            del self._faults[(code, loop)]
+            self._emit("fault_cleared", loop=loop, reason=code)
+
+    def _update_bridge_fault(self, online: bool) -> None:
+        if online:
+            self._clear("bridge_offline")
+        else:
+            self._raise(F.bridge_offline())
+            if self._phase is not Phase.IDLE:
+                self._abort("bridge_offline", hard=True)
+
+    def _must_be_off(self) -> bool:
+        return not self._bridge_online or any(f.latching for f in self._faults.values())
+
+    def _reset(self) -> None:
+        for key in [k for k, f in self._faults.items() if f.latching]:
+            del self._faults[key]
+            self._emit("fault_cleared", loop=key[1], reason=key[0])
+        self._max_run_streak = 0
+
+    # ------------------------------------------------------------------ requests
+
+    def _handle(self, req: Request) -> None:
+        if req.action == "reset":
+            self._reset()
+        elif req.action == "mode":
+            if req.mode is not None and req.mode != self.mode:
+                self.mode = req.mode
+                self._emit("mode_changed", source=req.source, reason=req.mode)
+        elif req.action == "stop":
+            self._stop(req)
+        else:
+            self._start(req)
+
+    def _stop(self, req: Request) -> None:
+        if self._phase in (Phase.IDLE, Phase.STOPPING):
+            return
+        if req.loop is not None and req.loop in self._runs:
+            run = self._runs[req.loop]
+            if run.state == "heating":
+                run.state = "aborted"
+                self._emit("cycle_stopped", loop=req.loop, source=req.source)
+            if self._heating():
+                run.valve_open = False
+                return
+        self._cycle_outcome = "stopped"
+        if req.loop is None:
+            self._emit("cycle_stopped", source=req.source)
+        for run in self._runs.values():
+            if run.state == "heating":
+                run.state = "aborted"
+        self._begin_stop()
+
+    def _start(self, req: Request) -> None:
+        name = req.loop or self.params.default_loop
+        emit = self._emitter(name, req.source)
+        if name not in self.params.loop_names:
+            emit("rejected", "unknown_loop")
+            return
+        if self.mode == "away" and req.source.automatic:
+            emit("rejected", "away")
+            return
+        if self._must_be_off() or not self._valid(loop_key(name)):
+            emit("rejected", "fault")
+            return
+        lp = self.params.loop(name)
+        run = self._runs.get(name)
+        if run is not None and run.state == "heating" and self._phase is not Phase.STOPPING:
+            emit("joined", None)
+            return
+        temp = self._value(loop_key(name))
+        if temp is not None and temp >= lp.ready_c - self.params.hysteresis_c:
+            emit("already_hot", None)
+            return
+        if self._phase in (Phase.STARTING, Phase.RUNNING):
+            self._runs[name] = self._new_run(lp, req.source)
+            emit("joined", None)
+            return
+        if self._phase is Phase.STOPPING or self._resting():
+            emit("rejected", "rest")
+            return
+        self._begin_cycle(lp, req.source)
+        emit("cycle_started", None)
+
+    def _emitter(self, loop: str, source: Source) -> Callable[[EventKind, str | None], None]:
+        def emit(kind: EventKind, reason: str | None) -> None:
+            self._emit(kind, loop=loop, source=source, reason=reason)
+
+        return emit
+
+    def _resting(self) -> bool:
+        return (
+            self._last_end_s is not None and self._now_s - self._last_end_s < self.params.min_rest_s
+        )
+
+    # ------------------------------------------------------------------ the cycle
+
+    def _new_run(self, lp: LoopParams, source: Source) -> _LoopRun:
+        run = _LoopRun(
+            params=lp,
+            source=source,
+            started_s=self._now_s,
+            estimator=ArrivalEstimator(tau_s=lp.sensor_tau_s),
+        )
+        value = self._value(loop_key(lp.name))
+        if value is not None:
+            run.min_seen_c = value
+            run.estimator.add(self._now_s, value)
+        return run
+
+    def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
+        self._runs = {lp.name: self._new_run(lp, source)}
+        self._cycle_source = source
+        self._cycle_started_s = self._now_s
+        self._cycle_outcome = "hot"
+        self._first_hot_s = None
+        self._pump_on_s = None
+        self._pump_off_s = None
+        self._heater_ref_c = None
+        self._heater_proven = False
+        self._phase = Phase.STARTING if self.params.has_pump else Phase.RUNNING
+
+    def _heating(self) -> list[_LoopRun]:
+        return [r for r in self._runs.values() if r.state == "heating"]
+
+    def _advance(self) -> None:
+        now = self._now_s
+        p = self.params
+        if self._phase is Phase.STARTING and now - self._cycle_started_s >= p.valve_lead_s:
+            self._phase = Phase.RUNNING
+            self._pump_on_s = now
+            self._heater_ref_c = self._value(HEATER_OUT)
+        if self._phase is Phase.RUNNING:
+            self._check_cold_line()
+        if self._phase is Phase.RUNNING:
+            for run in self._heating():
+                self._check_loop(run)
+            if self._phase is Phase.RUNNING:
+                self._check_heater()
+                self._check_cycle_cap()
+            if self._phase is Phase.RUNNING and not self._heating():
+                self._begin_stop()
+        stopping = self._phase is Phase.STOPPING and self._pump_off_s is not None
+        if stopping and now - (self._pump_off_s or now) >= p.valve_lag_s:
+            self._finish()
+
+    def _stop_threshold_c(self, lp: LoopParams) -> float:
+        # I5 without T_cold: in crossover the water at the valve *is* what enters the cold
+        # line, so never let it get past cold_line_max_c.
+        if self.params.topology == "crossover":
+            return min(lp.ready_c, self.params.cold_line_max_c)
+        return lp.ready_c
+
+    def _check_loop(self, run: _LoopRun) -> None:
+        name = run.params.name
+        if not self._valid(loop_key(name)):  # I4: the reading went bad mid-cycle
+            self._end_loop(run, "aborted", "sensor_fault")
+            return
+        estimate = run.estimator.water_c
+        if estimate is not None and estimate >= self._stop_threshold_c(run.params):
+            run.state = "hot"
+            run.hot_at_s = self._now_s
+            self._max_run_streak = 0
+            if self._first_hot_s is None:
+                self._first_hot_s = self._now_s
+            self._emit(
+                "hot_ready",
+                loop=name,
+                source=run.source,
+                data={"time_to_hot_s": round(self._now_s - run.started_s, 1)},
+            )
+            if self._heating():
+                run.valve_open = False
+            return
+        if self._now_s - run.started_s >= run.params.max_run_s:  # I3 per loop
+            self._max_run_streak += 1
+            repeated = self._max_run_streak >= MAX_RUN_REPEAT_LATCH
+            self._raise(F.max_run(name, run.params.max_run_s, repeated))
+            self._end_loop(run, "aborted", "max_run")
+
+    def _end_loop(self, run: _LoopRun, state: LoopState, reason: str) -> None:
+        run.state = state
+        self._emit("cycle_aborted", loop=run.params.name, source=run.source, reason=reason)
+        if state == "aborted":
+            self._cycle_outcome = reason
+        if self._heating():
+            run.valve_open = False
+
+    def _check_cold_line(self) -> None:
+        limit = self.params.cold_line_max_c
+        for run in self._runs.values():
+            cold = self._cold_guard_c(run.params.name)
+            if cold is not None and cold >= limit:  # I5
+                self._raise(F.cold_line_overrun(run.params.name, cold, limit))
+                self._abort("cold_line_overrun", hard=True)
+                return
+
+    def _check_heater(self) -> None:
+        """I6: the heater must fire. Judged on T_out if present, else on the loop sensor."""
+        if self._heater_proven or self._pump_on_s is None or not self.params.has_pump:
+            return
+        elapsed = self._now_s - self._pump_on_s
+        out = self._value(HEATER_OUT)
+        if self.params.has_heater_out and out is not None:
+            if self._heater_ref_c is None:
+                self._heater_ref_c = out
+            self._heater_ref_c = min(self._heater_ref_c, out)
+            if out - self._heater_ref_c >= HEATER_RISE_C:
+                self._heater_proven = True
+                self._clear("heater_not_firing")
+                return
+            if elapsed >= self.params.ignition_timeout_s:
+                self._heater_failed(self.params.ignition_timeout_s, "heater outlet sensor")
+            return
+        runs = self._heating()
+        if any(r.risen for r in self._runs.values()):
+            self._heater_proven = True
+            self._clear("heater_not_firing")
+            return
+        # Without T_out the first sign of heat is the front reaching the loop sensor, so the
+        # deadline includes the transport time (learned or hinted; half of max_run otherwise).
+        deadlines = [
+            self.params.ignition_timeout_s
+            + (r.params.transit_hint_s if r.params.transit_hint_s else 0.5 * r.params.max_run_s)
+            for r in runs
+        ]
+        if deadlines and elapsed >= min(deadlines):
+            self._heater_failed(min(deadlines), "loop sensor")
+
+    def _heater_failed(self, timeout_s: float, via: str) -> None:
+        self._raise(F.heater_not_firing(None, timeout_s, via))
+        self._abort("heater_not_firing", hard=False)
+
+    def _check_cycle_cap(self) -> None:
+        if self._pump_on_s is None:
+            return
+        cap = min(max(r.params.max_run_s for r in self._runs.values()), self.params.bridge_cap_s)
+        if self._now_s - self._pump_on_s >= cap:  # I3 for the whole cycle
+            self._abort("max_run", hard=False)
+
+    def _abort(self, reason: str, *, hard: bool) -> None:
+        """End the cycle now. ``hard`` skips the valve-lag (cold-line overrun, lost bridge)."""
+        for run in self._runs.values():
+            if run.state == "heating":
+                run.state = "aborted"
+        if self._phase in (Phase.IDLE,):
+            return
+        self._cycle_outcome = reason
+        self._emit("cycle_aborted", reason=reason, source=self._cycle_source)
+        if hard or self._phase is Phase.STARTING:
+            self._pump_off_s = self._now_s
+            self._finish()
+        elif self._phase is Phase.RUNNING:
+            self._begin_stop()
+
+    def _begin_stop(self) -> None:
+        if self._phase is Phase.STARTING or not self.params.has_pump:
+            self._pump_off_s = self._now_s
+            self._finish()
+            return
+        self._phase = Phase.STOPPING
+        self._pump_off_s = self._now_s
+
+    def _finish(self) -> None:
+        end = self._pump_off_s if self._pump_off_s is not None else self._now_s
+        pump_s = end - self._pump_on_s if self._pump_on_s is not None else 0.0
+        flows = [r.params.flow_hint_lpm for r in self._runs.values() if r.params.flow_hint_lpm]
+        volume = round(pump_s * min(flows) / 60.0, 2) if flows else None
+        self._last_cycle = CycleSummary(
+            loops=tuple(self._runs),
+            source=str(self._cycle_source),
+            started_s=self._cycle_started_s,
+            ended_s=self._now_s,
+            time_to_hot_s=(
+                round(self._first_hot_s - self._cycle_started_s, 1)
+                if self._first_hot_s is not None
+                else None
+            ),
+            volume_l=volume,
+            outcome=self._cycle_outcome,
+        )
+        self._last_end_s = end
+        self._phase = Phase.IDLE
+        for run in self._runs.values():
+            run.valve_open = False
+
+    # ------------------------------------------------------------------ outputs
+
+    def _desired_relays(self) -> Relays:
+        valves = dict.fromkeys(self.params.loop_names, False)
+        if self._phase is Phase.IDLE:
+            return Relays(pump=False, valves=valves)
+        for name, run in self._runs.items():
+            valves[name] = run.valve_open and run.params.has_valve
+        pump = self._phase is Phase.RUNNING and self.params.has_pump
+        return Relays(pump=pump, valves=valves)
+
+    def _emit(
+        self,
+        kind: EventKind,
+        *,
+        loop: str | None = None,
+        source: Source | None = None,
+        reason: str | None = None,
+        data: Mapping[str, float | str | None] | None = None,
+    ) -> None:
+        self._events.append(
+            Event(
+                kind=kind,
+                at_s=self._now_s,
+                loop=loop,
+                source=source,
+                reason=reason,
+                data=dict(data or {}),
+            )
+        )

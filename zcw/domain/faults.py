@@ -1,0 +1,116 @@
+"""Fault catalogue: every fault has a machine code, a human sentence and a hint (PRODUCT §2).
+
+Transient faults clear themselves when their condition goes away; latching faults stay until
+an explicit ``reset``. The catalogue is data, so the dashboard, MQTT and the docs all show the
+same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An active fault. ``loop`` is None for installation-wide faults."""
+
+    code: str
+    message: str
+    hint: str
+    latching: bool
+    loop: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.code, self.loop)
+
+
+def _where(loop: str | None) -> str:
+    return f" on loop '{loop}'" if loop else ""
+
+
+def sensor_invalid(loop: str, role: str, why: str) -> Fault:
+    reasons = {
+        "power_on_85": "read 85.0 °C, the DS18B20 power-on value (no conversion happened)",
+        "disconnected": "read −127 °C: the sensor is disconnected or its data line is open",
+        "crc": "failed its CRC check: noise or a loose wire on the 1-Wire bus",
+        "out_of_range": "reported a value outside −10…100 °C",
+        "jump": "jumped faster than water can change temperature",
+        "stale": "has not reported for more than 3 sensor periods",
+        "missing": "has never reported",
+        "stuck": "has not changed at all while water was flowing",
+    }
+    return Fault(
+        code="sensor_stale" if why in ("stale", "missing") else "sensor_invalid",
+        message=f"The {role} sensor{_where(loop)} {reasons.get(why, why)}; its valve stays closed.",
+        hint="Check the sensor wiring (data line, 4.7 kΩ pull-up, 3.3 V), then `zcw bridge info`.",
+        latching=False,
+        loop=loop,
+    )
+
+
+def max_run(loop: str | None, max_run_s: float, repeated: bool) -> Fault:
+    return Fault(
+        code="max_run",
+        message=(
+            f"Hot water did not arrive{_where(loop)} within max_run_s = {max_run_s:.0f} s"
+            + ("; this happened twice in a row, so zcw stays off until reset." if repeated else ".")
+        ),
+        hint=(
+            "Check that the heater fires and the pump runs; if the pipe is long, raise "
+            "loops.<name>.max_run_s (≤ 600). Clear with `zcw reset`."
+        ),
+        latching=repeated,
+        loop=loop,
+    )
+
+
+def cold_line_overrun(loop: str | None, temp_c: float, limit_c: float) -> Fault:
+    return Fault(
+        code="cold_line_overrun",
+        message=(
+            f"The cold line{_where(loop)} reached {temp_c:.1f} °C, above cold_line_max_c = "
+            f"{limit_c:.1f} °C; valve closed and pump stopped."
+        ),
+        hint=(
+            "Check that the valve closes (stuck open?) and where the loop sensor sits; "
+            "clear with `zcw reset` once understood."
+        ),
+        latching=True,
+        loop=loop,
+    )
+
+
+def heater_not_firing(loop: str | None, timeout_s: float, via: str) -> Fault:
+    return Fault(
+        code="heater_not_firing",
+        message=(
+            f"The {via} showed no temperature rise within {timeout_s:.0f} s of pump start: "
+            "the heater did not fire. The likely cause is pump flow below the heater's "
+            "activation flow."
+        ),
+        hint=(
+            "Check the heater is on and has gas/power; use a stronger pump or open the pump's "
+            "speed setting; a low-head circulator often cannot reach the heater's minimum flow."
+        ),
+        latching=False,
+        loop=loop,
+    )
+
+
+def bridge_offline() -> Fault:
+    return Fault(
+        code="bridge_offline",
+        message="The bridge is not answering; relays are held off by the bridge's dead-man.",
+        hint="Check the USB cable and `ls /dev/serial/by-id/`; zcw reconnects by itself.",
+        latching=False,
+    )
+
+
+def internal_error(what: str) -> Fault:
+    return Fault(
+        code="internal_error",
+        message=f"Unexpected error in the control tick ({what}); everything was turned off.",
+        hint="This is a bug: please report it with `zcw history --json`. Clear with `zcw reset`.",
+        latching=True,
+    )
