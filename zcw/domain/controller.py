@@ -466,8 +466,7 @@ class Controller:
             self._phase = Phase.RUNNING
             self._pump_on_s = now
             self._heater_ref_c = self._value(HEATER_OUT)
-        if self._phase is Phase.RUNNING:
-            self._check_cold_line()
+        self._check_cold_line()
         if self._phase is Phase.RUNNING:
             for run in self._heating():
                 self._check_loop(run)
@@ -523,12 +522,15 @@ class Controller:
             run.valve_open = False
 
     def _check_cold_line(self) -> None:
+        # Every cold sensor counts, not only those of loops in the cycle: hot water in any
+        # cold line means a valve leaks or a sensor sits in the wrong place.
         limit = self.params.cold_line_max_c
-        for run in self._runs.values():
-            cold = self._cold_guard_c(run.params.name)
+        for lp in self.params.loops:
+            cold = self._cold_guard_c(lp.name)
             if cold is not None and cold >= limit:  # I5
-                self._raise(F.cold_line_overrun(run.params.name, cold, limit))
-                self._abort("cold_line_overrun", hard=True)
+                self._raise(F.cold_line_overrun(lp.name, cold, limit))
+                if self._phase is not Phase.IDLE:
+                    self._abort("cold_line_overrun", hard=True)
                 return
 
     def _check_heater(self) -> None:

@@ -69,6 +69,13 @@ class SafetySupervisor:
             pump = False
             valves = dict.fromkeys(valves, False)
 
+        for name, cold in cold_c.items():
+            if cold is not None and cold >= p.cold_line_max_c:  # I5, whichever loop it is
+                if pump or valves.get(name, False):
+                    vetoes.append(Veto("I5", name, f"cold line at {cold:.1f} °C"))
+                pump = False
+                valves[name] = False
+
         for name, want in valves.items():
             if not want:
                 continue
@@ -76,12 +83,6 @@ class SafetySupervisor:
             if not was_open and not loop_valid.get(name, False):  # I4
                 valves[name] = False
                 vetoes.append(Veto("I4", name, "no valid loop reading; valve stays closed"))
-                continue
-            cold = cold_c.get(name)
-            if cold is not None and cold >= p.cold_line_max_c:  # I5
-                valves[name] = False
-                pump = False
-                vetoes.append(Veto("I5", name, f"cold line at {cold:.1f} °C"))
                 continue
             opened = self._valve_open_since.get(name, now_s)
             if not p.has_pump and now_s - opened > self._cap_s:  # I3 for pumpless loops

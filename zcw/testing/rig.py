@@ -41,7 +41,8 @@ class Rig:
     def __post_init__(self) -> None:
         self.controller = Controller(self.params, now_s=self.now_s)
         self.relays = Relays.off(self.params.loop_names)
-        self._stamps: dict[str, float] = {}
+        self.delivered: dict[str, SensorSample] = {}
+        self._samples: dict[str, SensorSample] = {}
         # Sensor conversions arrive once per sensor period, like a real DS18B20.
         self._next_conversion_s = 0.0
 
@@ -66,16 +67,15 @@ class Rig:
             self._next_conversion_s = self.now_s + self.params.sensor_period_s
             for key in set(self.temps) | set(self.errors):
                 if key not in self.frozen:
-                    self._stamps[key] = self.now_s
-        out: dict[str, SensorSample] = {}
-        for key, stamp in self._stamps.items():
-            err = self.errors.get(key)
-            out[key] = SensorSample(None if err else self.temps.get(key), stamp, err)
-        return out
+                    err = self.errors.get(key)
+                    value = None if err else self.temps.get(key)
+                    self._samples[key] = SensorSample(value, self.now_s, err)
+        return dict(self._samples)
 
     def tick(self, requests: Iterable[Request] = ()) -> Decision:
+        self.delivered = self.readings()
         decision = self.controller.step(
-            self.now_s, self.readings(), list(requests), bridge_online=self.bridge_online
+            self.now_s, self.delivered, list(requests), bridge_online=self.bridge_online
         )
         self._record(decision)
         self.now_s = round(self.now_s + self.tick_s, 9)
