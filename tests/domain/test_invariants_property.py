@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zcw.domain.controller import cold_key, loop_key
-from zcw.domain.model import LoopParams, Params, Request, SensorSample, Source
+from zcw.domain.model import LoopParams, Params, Request, SensorSample, Source, Topology
 from zcw.testing.rig import Rig
 
 EXAMPLES = 500
@@ -25,7 +25,7 @@ LOOP_NAMES = ("bathroom", "kitchen")
 
 @st.composite
 def installations(draw: st.DrawFn) -> Params:
-    topology = draw(st.sampled_from(["crossover", "crossover", "return_line", "drain"]))
+    topology: Topology = draw(st.sampled_from(["crossover", "crossover", "return_line", "drain"]))
     n = draw(st.integers(1, 2))
     loops = tuple(
         LoopParams(
@@ -226,7 +226,7 @@ def test_i2_no_deadhead_in_crossover(params: Params, ops: list[Op]) -> None:
 def test_i3_pump_never_exceeds_max_run(params: Params, ops: list[Op]) -> None:
     trace = replay(params, ops)
     cap = max(lp.max_run_s for lp in params.loops)
-    for t, _pump, valves, on_for, _ in run_lengths(trace):
+    for t, _pump, _valves, on_for, _ in run_lengths(trace):
         assert on_for <= cap, f"t={t}: pump on for {on_for:.2f}s > {cap}"
     if not params.has_pump:
         open_since: dict[str, float] = {}
@@ -263,7 +263,9 @@ def test_i5_cold_line_overrun_closes_valve_and_stops_pump_at_once(
     for t, pump, valves, delivered in trace.ticks:
         for n in cold_loops:
             sample = delivered.get(cold_key(n))
-            value = sample.value_c if sample is not None else None
-            if value is not None and value >= limit and t - sample.at_s <= 1e-9 + 3:
+            if sample is None or sample.value_c is None:
+                continue
+            value = sample.value_c
+            if value >= limit:
                 assert not valves[n], f"t={t}: valve {n} open with cold line at {value}"
                 assert not pump, f"t={t}: pump on with cold line at {value}"

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from zcw.domain.controller import Controller, Decision, cold_key, loop_key
-from zcw.domain.model import Event, Params, Relays, Request, SensorSample, SensorError, Source
+from zcw.domain.model import Event, Params, Relays, Request, SensorError, SensorSample, Source
 
 
 @dataclass(frozen=True, slots=True)
