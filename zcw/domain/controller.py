@@ -182,6 +182,19 @@ class Controller:
     def faults(self) -> tuple[Fault, ...]:
         return tuple(self._faults.values())
 
+    def raise_external_fault(self, fault: Fault) -> None:
+        """Report an adapter's transient fault (e.g. MQTT login refused) in the snapshot.
+
+        External faults are informational: they never latch and never stop a cycle, because
+        losing the broker or the Mi Home proxy must not block local control.
+        """
+        if fault.latching:
+            raise ValueError("external faults cannot latch")
+        self._raise(fault)
+
+    def clear_external_fault(self, code: str) -> None:
+        self._clear(code)
+
     def notify_bridge_rebooted(self) -> None:
         """The bridge restarted: its sensors are fresh, so 85.0 °C is a power-on value again."""
         for validator in self._validators.values():
@@ -196,7 +209,6 @@ class Controller:
         bridge_online: bool = True,
     ) -> Decision:
         self._now_s = now_s
-        self._events = []
         self._bridge_online = bridge_online
         self._validate(readings)
         self._update_bridge_fault(bridge_online)
@@ -215,12 +227,12 @@ class Controller:
             # The supervisor disagreed: the cycle can no longer be trusted, so end it at once.
             self._abort("safety_veto:" + ",".join(sorted({v.rule for v in vetoes})), hard=True)
         self._relays = relays
-        return Decision(relays, tuple(self._events), self.snapshot(), vetoes)
+        events, self._events = tuple(self._events), []  # includes external faults since last step
+        return Decision(relays, events, self.snapshot(), vetoes)
 
     def fail_safe(self, now_s: float, what: str) -> Decision:
         """I7: something unexpected happened outside the controller; everything goes OFF."""
         self._now_s = now_s
-        self._events = []
         self._raise(F.internal_error(what))
         if self._phase is not Phase.IDLE:
             self._abort("internal_error", hard=True)
@@ -228,7 +240,8 @@ class Controller:
             Relays.off(self.params.loop_names), now_s, loop_valid={}, cold_c={}, force_off=True
         )
         self._relays = relays
-        return Decision(relays, tuple(self._events), self.snapshot(), vetoes)
+        events, self._events = tuple(self._events), []  # includes external faults since last step
+        return Decision(relays, events, self.snapshot(), vetoes)
 
     def snapshot(self) -> Snapshot:
         loops: dict[str, LoopView] = {}
