@@ -1,0 +1,156 @@
+"""History in SQLite (WAL): cycles, faults, and per-minute temperature aggregates.
+
+WAL mode with ``synchronous=NORMAL`` survives a kill -9 of the daemon with nothing lost and a
+power cut with at most the last transaction lost, never a corrupt file. Each write is its own
+short transaction, so a crash mid-cycle leaves every earlier row intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,     -- unix time
+    ended_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    loops TEXT NOT NULL,          -- comma-separated loop names
+    time_to_hot_s REAL,
+    volume_l REAL,
+    energy_kj REAL,
+    outcome TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    code TEXT NOT NULL,
+    loop TEXT,
+    message TEXT NOT NULL,
+    cleared_at REAL
+);
+CREATE TABLE IF NOT EXISTS temps (
+    minute INTEGER NOT NULL,      -- unix time // 60
+    sensor TEXT NOT NULL,
+    min_c REAL NOT NULL,
+    max_c REAL NOT NULL,
+    sum_c REAL NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (minute, sensor)
+);
+"""
+
+# Temperatures in a cycle at the valve: a rough energy estimate uses water above mains.
+WATER_KJ_PER_L_K = 4.18
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """One finished cycle as stored."""
+
+    started_at: float
+    ended_at: float
+    source: str
+    loops: tuple[str, ...]
+    time_to_hot_s: float | None
+    volume_l: float | None
+    energy_kj: float | None
+    outcome: str
+
+
+class Store:
+    """A small, synchronous SQLite store. Use as a context manager; ``close`` is idempotent."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db: sqlite3.Connection | None = sqlite3.connect(str(path), timeout=5.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, open={self._db is not None})"
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise ValueError(f"history store {self.path} is closed")
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def add_cycle(self, rec: CycleRecord) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO cycles (started_at, ended_at, source, loops, time_to_hot_s, "
+                "volume_l, energy_kj, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rec.started_at,
+                    rec.ended_at,
+                    rec.source,
+                    ",".join(rec.loops),
+                    rec.time_to_hot_s,
+                    rec.volume_l,
+                    rec.energy_kj,
+                    rec.outcome,
+                ),
+            )
+
+    def fault_raised(self, code: str, loop: str | None, message: str, at: float | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO faults (at, code, loop, message) VALUES (?, ?, ?, ?)",
+                (at if at is not None else time.time(), code, loop, message),
+            )
+
+    def fault_cleared(self, code: str, loop: str | None, at: float | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE faults SET cleared_at = ? WHERE code = ? AND loop IS ? AND cleared_at IS NULL",
+                (at if at is not None else time.time(), code, loop),
+            )
+
+    def add_temps(self, at: float, temps: dict[str, float]) -> None:
+        minute = int(at // 60)
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO temps (minute, sensor, min_c, max_c, sum_c, n) VALUES (?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT (minute, sensor) DO UPDATE SET min_c = min(min_c, excluded.min_c), "
+                "max_c = max(max_c, excluded.max_c), sum_c = sum_c + excluded.sum_c, n = n + 1",
+                [(minute, name, v, v, v) for name, v in temps.items()],
+            )
+
+    def cycles(self, limit: int = 50) -> list[CycleRecord]:
+        rows = self.db.execute(
+            "SELECT started_at, ended_at, source, loops, time_to_hot_s, volume_l, energy_kj, outcome "
+            "FROM cycles ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            CycleRecord(r[0], r[1], r[2], tuple(r[3].split(",")), r[4], r[5], r[6], r[7]) for r in rows
+        ]
+
+    def faults(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT at, code, loop, message, cleared_at FROM faults ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [
+            {"at": r[0], "code": r[1], "loop": r[2], "message": r[3], "cleared_at": r[4]} for r in rows
+        ]
