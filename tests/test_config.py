@@ -1,0 +1,196 @@
+"""Config loading: examples load; every kind of mistake gives key path, bound and fix at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zcw.config import (
+    ConfigError,
+    config_for_house_loops,
+    default_config,
+    format_problems,
+    load_config,
+    parse_config,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "config").glob("*.toml"))
+BASE = (ROOT / "config" / "crossover.toml").read_text()
+
+
+def problems_of(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return format_problems(info.value)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_load(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.loops
+
+
+def test_default_and_house_configs() -> None:
+    assert default_config().bridge.port == "sim"
+    cfg = config_for_house_loops(["far", "near"], "H4")
+    assert [(lc.name, lc.valve_relay) for lc in cfg.loops] == [("far", 1), ("near", 2)]
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "says"),
+    [
+        (("max_run_s = 180", "max_run_s = 900"), "loops.bathroom.max_run_s", "≤ 600"),
+        (("max_run_s = 180", 'max_run_s = "long"'), "loops.bathroom.max_run_s", "must be a number"),
+        (
+            ("valve_lead_s = 0.5", "valve_lead_s = 0.5\nvalve_leed_s = 1"),
+            "control.valve_leed_s",
+            "did you mean 'valve_lead_s'",
+        ),
+        (('sensor = "bathroom"', "# no sensor"), "loops.bathroom.sensor", "needs a sensor"),
+        (("cold_line_max_c = 38.0", "cold_line_max_c = 45"), "control.cold_line_max_c", "≤ 40"),
+        (
+            ("valve_relay = 1", "valve_relay = 0"),
+            "loops.bathroom.valve_relay",
+            "already used by pump.relay",
+        ),
+        (("ready_c = 38.0", "ready_c = 45.0"), "loops.bathroom.ready_c", "cold_line_max_c"),
+        (("host_timeout_s = 2.0", "host_timeout_s = 10"), "bridge.host_timeout_s", "≤ 3"),
+        (('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"'), "timezone", "IANA"),
+        (('topology = "crossover"', 'topology = "spiral"'), "topology", "must be one of"),
+    ],
+)
+def test_each_mistake_names_key_bound_and_fix(
+    tmp_path: Path, edit: tuple[str, str], where: str, says: str
+) -> None:
+    assert edit[0] in BASE
+    text = problems_of(tmp_path, BASE.replace(edit[0], edit[1], 1))
+    assert where in text
+    assert says in text
+    assert "fix:" in text
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        BASE.replace("max_run_s = 180", "max_run_s = 900")
+        .replace("valve_lead_s = 0.5", "valve_lead_s = 9")
+        .replace("hysteresis_c = 2.0", "hysteresis_c = 2.0\nbogus = 1")
+    )
+    out = problems_of(tmp_path, text)
+    assert out.count("✗") == 3
+    assert "max_run_s" in out and "valve_lead_s" in out and "bogus" in out
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    out = problems_of(tmp_path, 'topology = "crossover"\n[control\nvalve_lead_s = 1\n')
+    assert "c.toml:2" in out and "invalid TOML" in out
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml")
+    assert "file not found" in str(info.value) and "without -c" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("topology", "edit", "where"),
+    [
+        ("drain", ("", ""), "pump"),  # drain forbids a pump
+        ("return_line", ("valve_relay = 1", "# no valve"), None),  # allowed: pump-only loop
+        ("crossover", ("valve_relay = 1", "# no valve"), "loops.bathroom.valve_relay"),
+    ],
+)
+def test_topology_rules(
+    topology: str, edit: tuple[str, str], where: str | None, tmp_path: Path
+) -> None:
+    text = BASE.replace('topology = "crossover"', f'topology = "{topology}"')
+    if edit[0]:
+        text = text.replace(edit[0], edit[1], 1)
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    if where is None:
+        load_config(path)
+        return
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert any(p.where == where for p in info.value.problems)
+
+
+def test_duplicate_sensor_roles_and_relays(tmp_path: Path) -> None:
+    data = tomllib.loads((ROOT / "config" / "two-loops.toml").read_text())
+    data["loops"][1]["sensor"] = "far_cold"
+    data["loops"][1]["valve_relay"] = 1
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    wheres = {p.where for p in info.value.problems}
+    assert {"loops.near.sensor", "loops.near.valve_relay"} <= wheres
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["topology", "control", "pump", "loops", "bridge", "x", "sensors", "mqtt"]),
+        st.recursive(
+            st.none().map(lambda _: "v")
+            | st.booleans()
+            | st.integers(-5, 1000)
+            | st.floats(allow_nan=False)
+            | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+    )
+)
+def test_random_documents_only_ever_raise_config_error(data: dict[str, object]) -> None:
+    try:
+        parse_config(data)
+    except ConfigError as exc:
+        assert exc.problems
+        assert format_problems(exc)
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (None, 0),
+        ("topology = 3\n", 2),
+        ("[[loops]]\nname = 'Bad Name'\n", 2),
+        ("not toml at all ===", 2),
+    ],
+)
+def test_config_check_command(tmp_path: Path, content: str | None, code: int) -> None:
+    args = [sys.executable, "-m", "zcw", "config", "check"]
+    if content is not None:
+        path = tmp_path / "c.toml"
+        path.write_text(content)
+        args += ["-c", str(path)]
+    out = subprocess.run(args, capture_output=True, text=True)
+    assert out.returncode == code, out
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_config_check_examples_and_missing_file(tmp_path: Path) -> None:
+    for path in EXAMPLES:
+        out = subprocess.run(
+            [sys.executable, "-m", "zcw", "config", "check", "-c", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "zcw", "config", "check", "-c", str(tmp_path / "x.toml")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "file not found" in out.stderr and "Traceback" not in out.stderr
