@@ -1,0 +1,5 @@
+"""The plant model of PHYSICS.md §3: pipes, heater, sensors and the network of one house."""
+
+from hil.plant.plant import Plant
+
+__all__ = ["Plant"]
