@@ -82,8 +82,10 @@ def test_non_utf8_and_retained_are_rejected() -> None:
         st.text(max_size=600).map(str.encode),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-            lambda inner: st.lists(inner, max_size=4)
-            | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+            ),
             max_leaves=10,
         ).map(lambda v: json.dumps(v).encode()),
     )
@@ -101,7 +103,10 @@ def test_fuzzed_payloads_parse_or_are_rejected_never_crash(payload: bytes) -> No
 # ------------------------------------------------------------------ discovery schema
 
 TOPICS = Topics("zcw", "homeassistant")
-SENSORS = [("bathroom", "value_json.loops.bathroom.temp_c"), ("kitchen", "value_json.loops.kitchen.temp_c")]
+SENSORS = [
+    ("bathroom", "value_json.loops.bathroom.temp_c"),
+    ("kitchen", "value_json.loops.kitchen.temp_c"),
+]
 # Home Assistant's documented MQTT platform fields (the subset zcw uses), per platform.
 REQUIRED = {
     "button": {"command_topic"},

@@ -163,7 +163,11 @@ def entity_descriptions(
                 f"start_{loop}",
                 "button",
                 f"Start {loop}",
-                (("command_topic", topics.set), ("payload_press", press), ("icon", "mdi:water-pump")),
+                (
+                    ("command_topic", topics.set),
+                    ("payload_press", press),
+                    ("icon", "mdi:water-pump"),
+                ),
             )
         )
     out.append(
@@ -194,7 +198,11 @@ def entity_descriptions(
     for loop in loops:
         out.append(
             _binary(
-                f"valve_{loop}", f"Valve {loop}", "opening", f"value_json.loops.{loop}.valve", topics
+                f"valve_{loop}",
+                f"Valve {loop}",
+                "opening",
+                f"value_json.loops.{loop}.valve",
+                topics,
             )
         )
     out.append(_binary("problem", "Problem", "problem", "value_json.fault", topics))
@@ -239,7 +247,11 @@ def device_block(device_id: str, version: str) -> dict[str, Any]:
 
 
 def origin_block(version: str) -> dict[str, Any]:
-    return {"name": "zcw", "sw_version": version, "support_url": "https://github.com/zcw-project/zcw"}
+    return {
+        "name": "zcw",
+        "sw_version": version,
+        "support_url": "https://github.com/zcw-project/zcw",
+    }
 
 
 def component(entity: EntityDescription, device_id: str) -> dict[str, Any]:

@@ -113,7 +113,9 @@ class Store:
                 ),
             )
 
-    def fault_raised(self, code: str, loop: str | None, message: str, at: float | None = None) -> None:
+    def fault_raised(
+        self, code: str, loop: str | None, message: str, at: float | None = None
+    ) -> None:
         with self.db:
             self.db.execute(
                 "INSERT INTO faults (at, code, loop, message) VALUES (?, ?, ?, ?)",
@@ -123,7 +125,8 @@ class Store:
     def fault_cleared(self, code: str, loop: str | None, at: float | None = None) -> None:
         with self.db:
             self.db.execute(
-                "UPDATE faults SET cleared_at = ? WHERE code = ? AND loop IS ? AND cleared_at IS NULL",
+                "UPDATE faults SET cleared_at = ? "
+                "WHERE code = ? AND loop IS ? AND cleared_at IS NULL",
                 (at if at is not None else time.time(), code, loop),
             )
 
@@ -131,7 +134,8 @@ class Store:
         minute = int(at // 60)
         with self.db:
             self.db.executemany(
-                "INSERT INTO temps (minute, sensor, min_c, max_c, sum_c, n) VALUES (?, ?, ?, ?, ?, 1) "
+                "INSERT INTO temps (minute, sensor, min_c, max_c, sum_c, n) "
+                "VALUES (?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (minute, sensor) DO UPDATE SET min_c = min(min_c, excluded.min_c), "
                 "max_c = max(max_c, excluded.max_c), sum_c = sum_c + excluded.sum_c, n = n + 1",
                 [(minute, name, v, v, v) for name, v in temps.items()],
@@ -139,18 +143,22 @@ class Store:
 
     def cycles(self, limit: int = 50) -> list[CycleRecord]:
         rows = self.db.execute(
-            "SELECT started_at, ended_at, source, loops, time_to_hot_s, volume_l, energy_kj, outcome "
+            "SELECT started_at, ended_at, source, loops, time_to_hot_s, volume_l, energy_kj, "
+            "outcome "
             "FROM cycles ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            CycleRecord(r[0], r[1], r[2], tuple(r[3].split(",")), r[4], r[5], r[6], r[7]) for r in rows
+            CycleRecord(r[0], r[1], r[2], tuple(r[3].split(",")), r[4], r[5], r[6], r[7])
+            for r in rows
         ]
 
     def faults(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT at, code, loop, message, cleared_at FROM faults ORDER BY id DESC LIMIT ?", (limit,)
+            "SELECT at, code, loop, message, cleared_at FROM faults ORDER BY id DESC LIMIT ?",
+            (limit,),
         ).fetchall()
         return [
-            {"at": r[0], "code": r[1], "loop": r[2], "message": r[3], "cleared_at": r[4]} for r in rows
+            {"at": r[0], "code": r[1], "loop": r[2], "message": r[3], "cleared_at": r[4]}
+            for r in rows
         ]

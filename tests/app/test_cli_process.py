@@ -1,0 +1,116 @@
+"""The `zcw` command as a user runs it: real processes, a real pty for the dashboard."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ZCW = [sys.executable, "-m", "zcw"]
+
+
+def test_version() -> None:
+    out = subprocess.run([*ZCW, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("zcw ")
+
+
+def test_client_without_daemon_says_so_and_exits_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(with_socket(tmp_path / "none.sock"))
+    for cmd in (["status"], ["start"], ["stop"], ["reset"]):
+        out = subprocess.run([*ZCW, *cmd, "-c", str(cfg)], capture_output=True, text=True)
+        assert out.returncode == 1, out
+        text = out.stdout + out.stderr
+        assert "no zcw daemon is running" in text
+        assert "Traceback" not in text
+
+
+def with_socket(sock: Path) -> str:
+    """The built-in default config with its control socket moved to ``sock``."""
+    text = (Path(__file__).parents[2] / "zcw" / "default.toml").read_text()
+    if "[control]" not in text:
+        return text + f'\n[control]\nsocket = "{sock}"\n'
+    lines = []
+    for line in text.splitlines():
+        if line.strip().startswith("socket"):
+            continue
+        lines.append(line)
+        if line.strip() == "[control]":
+            lines.append(f'socket = "{sock}"')
+    return "\n".join(lines) + "\n"
+
+
+def _read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
+    buf = b""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if needle in buf:
+                return buf
+    raise AssertionError(f"{needle!r} not seen in {timeout_s} s; got tail {buf[-2000:]!r}")
+
+
+def test_plain_logging_without_a_terminal_and_clean_ctrl_c(tmp_path: Path) -> None:
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        [*ZCW, "run", "--sim", "--speed", "20"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        _read_until(proc.stderr.fileno(), b"state=idle", 30.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert b"relays off" in err
+    assert b"Traceback" not in err
+
+
+def test_dashboard_key_starts_a_cycle_that_ends_safe(tmp_path: Path) -> None:
+    """A person at the terminal presses 's'; the simulated loop heats; 'q' quits cleanly."""
+    env = dict(
+        os.environ,
+        XDG_RUNTIME_DIR=str(tmp_path),
+        XDG_STATE_HOME=str(tmp_path),
+        COLUMNS="120",
+        LINES="40",
+        TERM="xterm-256color",
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the dashboard on a real terminal
+        os.execvpe(sys.executable, [*ZCW, "run", "--sim", "--speed", "10"], env)
+    try:
+        _read_until(fd, b"[s] start", 30.0)
+        _read_until(fd, " °C".encode(), 30.0)  # the first sensor conversion has arrived
+        os.write(fd, b"s")
+        _read_until(fd, b"HEATING", 20.0)
+        screen = _read_until(fd, b"outcome hot", 60.0)
+        assert b"time to hot" in screen
+        os.write(fd, b"q")
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)

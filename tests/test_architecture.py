@@ -1,0 +1,78 @@
+"""Architecture rules (STYLE.md): dependencies point inward, and every file says its job.
+
+- ``zcw.domain`` imports only the standard library and ``zcw.domain``.
+- adapters never import ``zcw.app`` (only the composition root knows concrete adapters).
+- nothing in ``zcw`` imports ``hil`` except the composition root and the CLI.
+- ``firmware_bridge/hal.py`` is the only firmware module that touches the hardware.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def py_files(*parts: str) -> list[Path]:
+    return sorted((ROOT.joinpath(*parts)).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", py_files("zcw", "domain"), ids=lambda p: p.name)
+def test_domain_is_pure(path: Path) -> None:
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert top in STDLIB or name.startswith("zcw.domain"), f"{path.name} imports {name}"
+        assert top not in ("time", "asyncio", "socket", "threading", "datetime"), (
+            f"{path.name} imports {name}: the core takes time from its caller"
+        )
+
+
+@pytest.mark.parametrize("path", py_files("zcw", "adapters"), ids=lambda p: p.name)
+def test_adapters_do_not_import_the_app(path: Path) -> None:
+    for name in imports_of(path):
+        assert not name.startswith(("zcw.app", "zcw.cli", "hil")), f"{path.name} imports {name}"
+
+
+def test_only_the_composition_root_imports_hil() -> None:
+    allowed = {ROOT / "zcw" / "cli.py"} | set(py_files("zcw", "app"))
+    for path in py_files("zcw"):
+        if path in allowed:
+            continue
+        bad = [n for n in imports_of(path) if n.split(".")[0] == "hil"]
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_only_hal_touches_the_hardware() -> None:
+    for path in py_files("firmware_bridge"):
+        if path.name == "hal.py":
+            continue
+        hw = {n for n in imports_of(path) if n.split(".")[0] in ("machine", "onewire", "ds18x20")}
+        assert not hw, f"{path.name} imports {hw}; only hal.py may"
+
+
+@pytest.mark.parametrize(
+    "path",
+    py_files("zcw") + py_files("hil") + py_files("firmware_bridge") + py_files("tests"),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_every_file_has_a_module_docstring(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    if not tree.body and path.name == "__init__.py":
+        return
+    assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no module docstring"

@@ -1,0 +1,81 @@
+"""What the control socket's commands mean: status, start, stop, reset, mode, monitor.
+
+Each command becomes a :class:`~zcw.domain.model.Request` from source ``cli``; the reply
+carries the events that request caused on the next control tick, so `zcw start` can say
+"already hot" or "rejected: rest" instead of just "ok".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from zcw.app.daemon import Daemon, Status
+from zcw.app.state_json import event_dict, status_dict
+from zcw.domain.model import Request, Source
+
+REPLY_TIMEOUT_S = 5.0
+
+
+class ControlHandler:
+    """Turns socket requests into daemon requests and waits for their feedback."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._waiters: list[asyncio.Future[Status]] = []
+        self._monitors: list[asyncio.Queue[Status]] = []
+        daemon.observe(self._on_status)
+
+    def _on_status(self, status: Status) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(status)
+        for queue in self._monitors:
+            if queue.qsize() < 100:
+                queue.put_nowait(status)
+
+    async def _next_status(self) -> Status:
+        fut: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        return await asyncio.wait_for(fut, REPLY_TIMEOUT_S)
+
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        loop = req.get("loop")
+        if loop is not None and not isinstance(loop, str):
+            return {"ok": False, "error": "'loop' must be a string"}
+        if cmd == "status":
+            status = self._daemon.status or await self._next_status()
+            return {"ok": True, "status": status_dict(status)}
+        if cmd in ("start", "stop", "reset"):
+            request = Request(cmd, Source.CLI, loop)
+        elif cmd == "mode" and req.get("mode") in ("auto", "away"):
+            request = Request("mode", Source.CLI, mode=req["mode"])
+        else:
+            return {
+                "ok": False,
+                "error": f"unknown command {cmd!r}; expected status, start, stop, reset or mode",
+            }
+        self._daemon.submit(request)
+        status = await self._next_status()
+        events = [event_dict(e) for e in status.events if e.source in (Source.CLI, None)]
+        return {"ok": True, "events": events, "status": status_dict(status)}
+
+    async def stream(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """`zcw monitor`: every event as it happens, and the state once a second."""
+        queue: asyncio.Queue[Status] = asyncio.Queue()
+        self._monitors.append(queue)
+        loop = asyncio.get_running_loop()
+        last_state = 0.0
+        try:
+            while True:
+                status = await queue.get()
+                for event in status.events:
+                    yield {"event": event_dict(event)}
+                if loop.time() - last_state >= 1.0:
+                    last_state = loop.time()
+                    yield {"status": status_dict(status)}
+        finally:
+            self._monitors.remove(queue)

@@ -1,0 +1,64 @@
+"""The state payload (PRODUCT §5): one JSON shape for `zcw status --json`, MQTT and history.
+
+Relays are reported as the bridge *confirmed* them, never as the controller wished them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zcw.app.daemon import Status
+from zcw.domain.faults import Fault
+from zcw.domain.model import Event
+
+
+def fault_dict(fault: Fault | None) -> dict[str, Any] | None:
+    if fault is None:
+        return None
+    return {"code": fault.code, "message": fault.message, "hint": fault.hint, "loop": fault.loop}
+
+
+def status_dict(status: Status) -> dict[str, Any]:
+    snap = status.snapshot
+    last = snap.last_cycle
+    return {
+        "state": snap.state,
+        "phase": str(snap.phase),
+        "mode": snap.mode,
+        "pump": status.confirmed.pump,
+        "bridge_online": status.bridge_online,
+        "loops": {
+            name: {
+                "temp_c": view.temp_c,
+                "valve": status.confirmed.valves.get(name, False),
+                "state": view.state,
+                "cold_c": snap.cold_c.get(name),
+            }
+            for name, view in snap.loops.items()
+        },
+        "heater_out_c": snap.heater_out_c,
+        "fault": fault_dict(snap.fault),
+        "faults": [fault_dict(f) for f in snap.faults],
+        "last_cycle": None
+        if last is None
+        else {
+            "loops": list(last.loops),
+            "source": last.source,
+            "time_to_hot_s": last.time_to_hot_s,
+            "volume_l": last.volume_l,
+            "outcome": last.outcome,
+            "duration_s": round(last.ended_s - last.started_s, 1),
+        },
+    }
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": event.kind}
+    if event.loop is not None:
+        out["loop"] = event.loop
+    if event.source is not None:
+        out["source"] = str(event.source)
+    if event.reason is not None:
+        out["reason"] = event.reason
+    out.update(event.data)
+    return out

@@ -1,0 +1,102 @@
+"""Translate the validated config into the core's parameters and the bridge's channel map.
+
+The core speaks of loops and roles (``loop:bathroom``, ``cold:bathroom``, ``heater_out``);
+the bridge speaks of relay channels and sensor names. This module is the one place that
+knows both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from zcw.config import Config
+from zcw.domain.controller import HEATER_OUT, cold_key, loop_key
+from zcw.domain.model import LoopParams, Params, Relays, SensorSample
+from zcw.ports import RelayCommand
+
+# How far ahead each relay-ON is valid on the bridge. The daemon refreshes every tick, so
+# a frozen daemon leaves a relay on for at most this long (plus the bridge's own dead-man).
+RELAY_DEADLINE_S = 5.0
+
+# Lag of the loop sensor when the config gives no better hint: a DS18B20 clamped on a
+# metal valve body with paste (PHYSICS.md §4).
+DEFAULT_SENSOR_TAU_S = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """Channel and sensor maps plus the core parameters, derived once at start-up."""
+
+    params: Params
+    pump_channel: int | None
+    valve_channels: Mapping[str, int]
+    roles: Mapping[str, str]  # sensor name -> reading key
+
+    def command(self, relays: Relays) -> RelayCommand:
+        channels: dict[int, bool] = {}
+        if self.pump_channel is not None:
+            channels[self.pump_channel] = relays.pump
+        for loop, channel in self.valve_channels.items():
+            channels[channel] = relays.valves.get(loop, False)
+        return RelayCommand(channels=channels, deadline_s=RELAY_DEADLINE_S)
+
+    def readings(self, by_sensor: Mapping[str, SensorSample]) -> dict[str, SensorSample]:
+        return {self.roles[name]: s for name, s in by_sensor.items() if name in self.roles}
+
+    def confirmed(self, channels: Mapping[int, bool]) -> Relays:
+        pump = self.pump_channel is not None and channels.get(self.pump_channel, False)
+        valves = {loop: channels.get(ch, False) for loop, ch in self.valve_channels.items()}
+        return Relays(pump=pump, valves=valves)
+
+    @property
+    def sensor_names(self) -> tuple[str, ...]:
+        return tuple(self.roles)
+
+
+def wiring_from_config(cfg: Config) -> Wiring:
+    control = cfg.control
+    pump = cfg.pump
+    loops: list[LoopParams] = []
+    roles: dict[str, str] = {}
+    valves: dict[str, int] = {}
+    for lc in cfg.loops:
+        if lc.sensor is not None:  # config validation guarantees it; typed as optional
+            roles[lc.sensor] = loop_key(lc.name)
+        if lc.cold_sensor:
+            roles[lc.cold_sensor] = cold_key(lc.name)
+        if lc.valve_relay is not None:
+            valves[lc.name] = lc.valve_relay
+        loops.append(
+            LoopParams(
+                name=lc.name,
+                ready_c=lc.ready_c,
+                max_run_s=lc.max_run_s,
+                has_valve=lc.valve_relay is not None,
+                has_cold_sensor=lc.cold_sensor is not None,
+                sensor_tau_s=DEFAULT_SENSOR_TAU_S,
+                flow_hint_lpm=pump.flow_lpm if pump is not None else None,
+            )
+        )
+    heater_out = cfg.heater.outlet_sensor if cfg.heater is not None else None
+    if heater_out:
+        roles[heater_out] = HEATER_OUT
+    params = Params(
+        loops=tuple(loops),
+        topology=cfg.topology,
+        has_pump=pump is not None,
+        has_heater_out=heater_out is not None,
+        valve_lead_s=control.valve_lead_s,
+        valve_lag_s=control.valve_lag_s,
+        min_rest_s=control.min_rest_s,
+        ignition_timeout_s=control.ignition_timeout_s,
+        cold_line_max_c=control.cold_line_max_c,
+        hysteresis_c=control.hysteresis_c,
+        sensor_period_s=control.sensor_period_s,
+    )
+    return Wiring(
+        params=params,
+        pump_channel=pump.relay if pump is not None else None,
+        valve_channels=valves,
+        roles=roles,
+    )

@@ -1,0 +1,239 @@
+"""The `zcw` command: parse arguments, call into ``zcw.app``, render with rich. Nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from zcw import __version__
+from zcw.config import Config, ConfigError, default_config, format_problems, load_config
+from zcw.errors import ControlSocketError, ZcwError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zcw",
+        description="zcw: hot water at the tap on demand (zero cold water controller).",
+    )
+    p.add_argument("--version", action="version", version=f"zcw {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", type=Path, help="config file (TOML); default: built-in")
+
+    run = sub.add_parser("run", help="run the daemon")
+    config_arg(run)
+    run.add_argument(
+        "--sim",
+        nargs="?",
+        const="",
+        metavar="HOUSE",
+        help="simulated plumbing and bridge; HOUSE is R0 (default), H1…H4 or a house TOML file",
+    )
+    run.add_argument("--speed", type=float, default=1.0, help="simulation speed (× real time)")
+    run.add_argument("--no-dashboard", action="store_true", help="log plainly even on a terminal")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    check = cfg_sub.add_parser("check", help="validate a config file; exit 0 if valid, 2 if not")
+    config_arg(check)
+
+    status = sub.add_parser("status", help="show the running daemon's state")
+    config_arg(status)
+    status.add_argument("--json", action="store_true", help="print the state as JSON")
+    start = sub.add_parser("start", help="start a cycle on LOOP (default: the first loop)")
+    config_arg(start)
+    start.add_argument("loop", nargs="?", help="loop name")
+    for name, text in (("stop", "stop the running cycle"), ("reset", "clear latched faults")):
+        config_arg(sub.add_parser(name, help=text))
+    monitor = sub.add_parser("monitor", help="follow the daemon's events live")
+    config_arg(monitor)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        if args.command == "run":
+            return _run(args, console)
+        if args.command == "config":
+            if args.config_command != "check":
+                console.print("usage: zcw config check [-c FILE]")
+                return EXIT_USAGE
+            return _config_check(args.config, console)
+        if args.command in ("status", "start", "stop", "reset", "monitor"):
+            return _client(args, Console())
+        _parser().print_help()
+        return EXIT_USAGE
+    except ConfigError as err:
+        console.print(
+            f"[bold red]config error[/]\n{format_problems(err)}", highlight=False, soft_wrap=True
+        )
+        return EXIT_USAGE
+    except ControlSocketError as err:
+        console.print(f"[red]{err}[/]", highlight=False)
+        return EXIT_FAIL
+    except ZcwError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+
+
+def _load(path: Path | None) -> Config:
+    return load_config(path) if path is not None else default_config()
+
+
+def _config_check(path: Path | None, console: Console) -> int:
+    try:
+        cfg = _load(path)
+    except ConfigError as err:
+        console.print(
+            f"[bold red]{path}: invalid[/]\n{format_problems(err)}", highlight=False, soft_wrap=True
+        )
+        return EXIT_USAGE
+    where = str(path) if path else "built-in default"
+    loops = ", ".join(lc.name for lc in cfg.loops)
+    Console().print(
+        f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from zcw.app.runner import Pacing, serve  # lazy: keeps `zcw status` fast
+
+    interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.no_dashboard
+    _setup_logging(console if interactive else None, verbose=args.verbose)
+    if args.speed <= 0:
+        console.print("[red]--speed must be > 0[/]")
+        return EXIT_USAGE
+    cfg = _config_for_run(args)
+    if args.sim is None and cfg.bridge.port != "sim":
+        console.print(
+            f"[red]bridge port {cfg.bridge.port}: the serial bridge link is not available in "
+            "this version yet.[/] Run with --sim to use the simulated bridge.",
+            highlight=False,
+        )
+        return EXIT_FAIL
+    from zcw.app.sim import build_sim
+
+    rig = build_sim(cfg, args.sim or None)
+    title = f"zcw {__version__} — simulated house {rig.house}"
+    logging.getLogger("zcw").info("simulating house %s at %g× real time", rig.house, args.speed)
+    return asyncio.run(
+        serve(
+            rig.daemon,
+            cfg,
+            pacing=Pacing(clock=rig.clock, speed=args.speed),
+            title=title,
+            interactive=interactive,
+            console=console,
+        )
+    )
+
+
+def _config_for_run(args: argparse.Namespace) -> Config:
+    if args.config is not None:
+        return load_config(args.config)
+    if args.sim:
+        from hil.house import load_house
+        from hil.plant import Plant
+        from zcw.config import config_for_house_loops
+
+        return config_for_house_loops(Plant(load_house(args.sim)).loops, args.sim)
+    return default_config()
+
+
+def _setup_logging(console: Console | None, *, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler: logging.Handler
+    if console is not None:
+        # Under the live dashboard only warnings are printed (above it), to keep it readable.
+        handler = RichHandler(console=console, show_path=False)
+        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _client(args: argparse.Namespace, out: Console) -> int:
+    from zcw.adapters.control_socket import request, stream
+
+    cfg = _load(args.config)
+    path = cfg.socket_path
+    if args.command == "monitor":
+        try:
+            for item in stream(path, {"cmd": "monitor"}):
+                out.print(_monitor_line(item), highlight=False)
+        except KeyboardInterrupt:
+            pass
+        return EXIT_OK
+    req: dict[str, Any] = {"cmd": args.command}
+    if args.command == "start" and args.loop:
+        req["loop"] = args.loop
+    reply = request(path, req)
+    if not reply.get("ok"):
+        out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
+        return EXIT_FAIL
+    if args.command == "status":
+        if args.json:
+            print(json.dumps(reply["status"], indent=2))
+        else:
+            out.print(_status_text(reply["status"]), highlight=False)
+        return EXIT_OK
+    events = reply.get("events", [])
+    for event in events:
+        out.print(_event_text(event), highlight=False)
+    if not events:
+        out.print(f"{args.command}: done")
+    rejected = any(e.get("event") == "rejected" for e in events)
+    return EXIT_FAIL if rejected else EXIT_OK
+
+
+def _event_text(e: dict[str, Any]) -> str:
+    kind = e.get("event", "?")
+    loop = f" on {e['loop']}" if e.get("loop") else ""
+    reason = f": {e['reason']}" if e.get("reason") else ""
+    return f"{kind}{loop}{reason}"
+
+
+def _monitor_line(item: dict[str, Any]) -> str:
+    if "event" in item:
+        return _event_text(item["event"])
+    return _status_text(item.get("status", {}))
+
+
+def _status_text(s: dict[str, Any]) -> str:
+    lines = [
+        f"state {s.get('state')}  mode {s.get('mode')}  pump {'ON' if s.get('pump') else 'off'}"
+    ]
+    for name, loop in s.get("loops", {}).items():
+        temp = loop.get("temp_c")
+        shown = "—" if temp is None else f"{temp:.1f} °C"
+        valve = "OPEN" if loop.get("valve") else "closed"
+        lines.append(f"  {name}: {shown}  valve {valve}  {loop.get('state')}")
+    fault = s.get("fault")
+    if fault:
+        lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")
+    last = s.get("last_cycle")
+    if last:
+        lines.append(
+            f"last cycle: {', '.join(last['loops'])} time to hot {last['time_to_hot_s']} s, "
+            f"volume {last['volume_l']} L, {last['outcome']}"
+        )
+    return "\n".join(lines)
