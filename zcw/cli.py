@@ -129,9 +129,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
         )
         return EXIT_FAIL
+    from zcw.app.compose import build_adapters
     from zcw.app.sim import build_sim
 
     rig = build_sim(cfg, args.sim or None)
+    adapters = build_adapters(cfg, rig.daemon)
     title = f"zcw {__version__} — simulated house {rig.house}"
     logging.getLogger("zcw").info("simulating house %s at %g× real time", rig.house, args.speed)
     return asyncio.run(
@@ -142,6 +144,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             title=title,
             interactive=interactive,
             console=console,
+            adapters=adapters,
         )
     )
 

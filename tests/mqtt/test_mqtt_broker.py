@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -31,11 +30,17 @@ class Observer:
     """A Home Assistant stand-in: a plain paho client that records everything it sees."""
 
     def __init__(self, port: int) -> None:
-        self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
+        # Every message ever received, in order; expect() looks past what it already matched.
+        self.log: list[tuple[str, bytes, bool]] = []
+        self._cursor: dict[str, int] = {}
+        self._lock = threading.Lock()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="ha")
-        self.client.on_message = lambda _c, _u, m: self.messages.put(
-            (m.topic, bytes(m.payload), bool(m.retain))
-        )
+
+        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+            with self._lock:
+                self.log.append((m.topic, bytes(m.payload), bool(m.retain)))
+
+        self.client.on_message = on_message
         connected = threading.Event()
         self.client.on_connect = lambda *_a: connected.set()
         self.client.connect("127.0.0.1", port)
@@ -50,21 +55,24 @@ class Observer:
     def expect(self, topic: str, predicate: object = None, timeout_s: float = 10.0) -> bytes:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            try:
-                t, payload, _ = self.messages.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if t == topic and (predicate is None or predicate(payload)):  # type: ignore[operator]
-                return payload
-        raise AssertionError(f"no message on {topic} within {timeout_s} s")
+            with self._lock:
+                start = self._cursor.get(topic, 0)
+                for i in range(start, len(self.log)):
+                    t, payload, _ = self.log[i]
+                    if t == topic and (predicate is None or predicate(payload)):  # type: ignore[operator]
+                        self._cursor[topic] = i + 1
+                        return payload
+            time.sleep(0.01)
+        raise AssertionError(f"no matching message on {topic} within {timeout_s} s")
 
-    def drain(self) -> None:
-        while not self.messages.empty():
-            self.messages.get_nowait()
+    def skip_past(self) -> None:
+        """Only messages from now on count for later expect() calls."""
+        with self._lock:
+            self._cursor = dict.fromkeys({t for t, _, _ in self.log}, len(self.log))
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def event_is(kind: str) -> object:
@@ -96,7 +104,7 @@ def test_start_over_mqtt_heats_and_state_is_retained(broker: Broker, tmp_path: P
     ha = Observer(broker.port)
     sim, bridge = live(broker, tmp_path, speed=5.0)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
         ha.expect("zcw/availability", lambda p: p == b"online")
         ha.expect("zcw/state")
         time.sleep(0.5)  # a couple of simulated sensor conversions
@@ -104,7 +112,8 @@ def test_start_over_mqtt_heats_and_state_is_retained(broker: Broker, tmp_path: P
         ha.expect("zcw/event", event_is("cycle_started"))
         ha.expect("zcw/state", lambda p: json.loads(p)["state"] == "heating")
         ha.expect("zcw/event", event_is("hot_ready"), timeout_s=30)
-        sim.wait_for(lambda: not sim.rig.plant.flow_lpm, 10, "the pump to stop")
+        sim.wait_for(lambda: not any(sim.rig.plant.valves.values()), 10, "the valve to close")
+        ha.expect("zcw/state", lambda p: not json.loads(p)["loops"]["bathroom"]["valve"])
     ha.close()
     late = Observer(broker.port)  # a new subscriber gets the retained state
     state = json.loads(late.expect("zcw/state"))
@@ -119,10 +128,10 @@ def test_discovery_is_announced_and_reannounced_on_birth(broker: Broker, tmp_pat
     ha = Observer(broker.port)
     sim, bridge = live(broker, tmp_path)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
         first = json.loads(ha.expect(TOPICS.device_config(DEVICE)))
         assert {"device", "origin", "components", "availability"} <= set(first)
-        ha.drain()
+        ha.skip_past()
         ha.publish("homeassistant/status", "online")
         again = json.loads(ha.expect(TOPICS.device_config(DEVICE)))
         assert again["components"] == first["components"]
@@ -136,7 +145,7 @@ def test_removed_loop_entities_are_removed(broker: Broker, tmp_path: Path) -> No
     ha = Observer(broker.port)
     sim, bridge = live(broker, tmp_path)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
         comps = json.loads(ha.expect(TOPICS.device_config(DEVICE)))["components"]
     assert comps["temp_kitchen"] == {"platform": "sensor"}
     assert comps["start_kitchen"] == {"platform": "button"}
@@ -147,7 +156,7 @@ def test_broker_restart_mid_cycle(broker: Broker, tmp_path: Path) -> None:
     sim, bridge = live(broker, tmp_path, speed=2.0)
     ha = Observer(broker.port)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
         ha.expect("zcw/availability", lambda p: p == b"online")
         time.sleep(0.5)
         ha.publish("zcw/set", "start")
@@ -162,6 +171,7 @@ def test_broker_restart_mid_cycle(broker: Broker, tmp_path: Path) -> None:
         ha.expect("zcw/availability", lambda p: p == b"online", timeout_s=10)
         assert time.monotonic() - t0 < 10.0
         state = json.loads(ha.expect("zcw/state", timeout_s=5))
+        assert state["last_cycle"] is not None, (state, sim.events())
         assert state["last_cycle"]["outcome"] == "hot"
     ha.close()
 
@@ -172,7 +182,7 @@ def test_fuzzed_payloads_are_rejected_without_touching_relays(
     sim, bridge = live(broker, tmp_path, speed=1.0)
     ha = Observer(broker.port)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
         ha.expect("zcw/availability", lambda p: p == b"online")
         relays_before = sim.do(lambda: dict(sim.rig.hardware.poll().confirmed))
         count = [0]
@@ -225,7 +235,7 @@ def test_bad_credentials_give_a_clear_fault_and_the_button_still_works(
         code = "mqtt_tls"
     sim, bridge = live(broker, tmp_path, settings_=settings_, speed=5.0)
     with sim:
-        sim.spawn(bridge.run())
+        sim.spawn(bridge.run(), close=bridge.close)
 
         def fault_codes() -> list[str]:
             st_ = sim.rig.daemon.status
@@ -249,6 +259,56 @@ def test_good_credentials_and_tls_connect(broker: Broker, tmp_path: Path) -> Non
     ):
         sim, bridge = live(broker, tmp_path, settings_=settings_)
         with sim:
-            sim.spawn(bridge.run())
+            sim.spawn(bridge.run(), close=bridge.close)
             sim.wait_for(lambda b=bridge: b.link.connected, 10, "connection")  # type: ignore[misc]
         assert PASSWORD not in repr(settings_)
+
+
+def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path) -> None:
+    """The real command line: `zcw run --sim -c <config with [mqtt]>` against the broker."""
+    import subprocess
+    import sys
+
+    default = (Path(__file__).parents[2] / "zcw" / "default.toml").read_text()
+    cfg = tmp_path / "zcw.toml"
+    cfg.write_text(
+        default.replace("[control]", f'[control]\nsocket = "{tmp_path / "zcw.sock"}"')
+        + f'\n[store]\npath = "{tmp_path / "history.db"}"\n'
+        + f'\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ndevice_id = "zcw_e2e"\n'
+    )
+    ha = Observer(broker.port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zcw", "run", "--sim", "-c", str(cfg), "--speed", "5"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        ha.expect("zcw/availability", lambda p: p == b"online", timeout_s=20)
+        ha.expect(TOPICS.device_config("zcw_e2e"))
+        ha.expect("zcw/state", lambda p: json.loads(p)["loops"]["bathroom"]["temp_c"] is not None)
+        ha.publish("zcw/set", json.dumps({"action": "start", "loop": "bathroom"}))
+        ha.expect("zcw/event", event_is("cycle_started"))
+        ha.expect("zcw/state", lambda p: json.loads(p)["state"] == "heating")
+        ha.expect("zcw/event", event_is("hot_ready"), timeout_s=30)
+        ha.expect("zcw/state", lambda p: json.loads(p)["last_cycle"] is not None)
+        proc.send_signal(2)  # SIGINT: relays off, then MQTT says offline
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err.decode()
+        ha.expect("zcw/availability", lambda p: p == b"offline")
+    finally:
+        proc.kill()
+        ha.close()
+    late = Observer(broker.port)
+    state = json.loads(late.expect("zcw/state"))
+    for key in ("state", "mode", "pump", "loops", "fault", "last_cycle"):
+        assert key in state
+    assert state["pump"] is False
+    assert state["loops"]["bathroom"] == {
+        "temp_c": state["loops"]["bathroom"]["temp_c"],
+        "valve": False,
+        "state": state["loops"]["bathroom"]["state"],
+        "cold_c": None,
+    }
+    assert state["last_cycle"]["outcome"] == "hot"
+    late.close()

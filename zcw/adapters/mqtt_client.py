@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,7 +177,12 @@ class MqttLink:
         self._connected.clear()
         self._dropped.clear()
         self._refused = None
+        # A fresh client per session: paho would otherwise replay QoS 1 messages queued while
+        # the broker was away, and stale state must not overtake the state we re-publish.
+        self._client = self._make_client()
         try:
+            if s.tls_ca is not None:
+                await asyncio.wait_for(asyncio.to_thread(_verify_tls, s), CONNECT_TIMEOUT_S)
             await asyncio.wait_for(
                 asyncio.to_thread(
                     self._client.connect, s.host, s.port, s.keepalive_s, clean_start=True
@@ -184,6 +190,7 @@ class MqttLink:
                 CONNECT_TIMEOUT_S,
             )
         except ssl.SSLCertVerificationError as exc:
+            _dispose(self._client)
             return LinkProblem(
                 "mqtt_tls",
                 f"TLS certificate of {s.host}:{s.port} failed verification ({exc.verify_message})",
@@ -191,6 +198,7 @@ class MqttLink:
                 "that mqtt.host matches the certificate's name",
             )
         except (ssl.SSLError, OSError, TimeoutError) as exc:
+            _dispose(self._client)
             return LinkProblem(
                 "mqtt_unreachable",
                 f"cannot reach the MQTT broker at {s.host}:{s.port} ({type(exc).__name__}: {exc})",
@@ -219,6 +227,7 @@ class MqttLink:
             with contextlib.suppress(Exception):
                 self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
+            _dispose(self._client)
 
     @staticmethod
     async def _first_of(a: asyncio.Event, b: asyncio.Event) -> asyncio.Event:
@@ -246,6 +255,29 @@ class MqttLink:
             self._client.publish(self._will_topic, "offline", qos=1, retain=True)
             self.connected = False
         self._dropped.set()
+
+
+def _verify_tls(s: MqttSettings) -> None:
+    """Check the broker's certificate ourselves first.
+
+    paho leaks the half-open socket when its handshake fails; a handshake of our own, in a
+    ``with`` block, gives the same verdict and closes cleanly.
+    """
+    assert s.tls_ca is not None
+    context = ssl.create_default_context(cafile=str(s.tls_ca))
+    with (
+        socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S) as raw,
+        context.wrap_socket(raw, server_hostname=s.host),
+    ):
+        pass
+
+
+def _dispose(client: mqtt.Client) -> None:
+    """Close every socket of a finished client now, not whenever the GC gets to it."""
+    reset = getattr(client, "_reset_sockets", None)  # paho has no public close()
+    if reset is not None:
+        with contextlib.suppress(Exception):
+            reset()
 
 
 def _refusal(reason: ReasonCode, s: MqttSettings) -> LinkProblem:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zcw.app.wiring import Wiring
 from zcw.domain.controller import Controller, Decision, Snapshot
@@ -110,24 +110,31 @@ class Daemon:
             bridge_detail=hw.detail,
             events=decision.events,
         )
+        self._notify(self.status)
+        return self.status
+
+    def _notify(self, status: Status) -> None:
         for observer in self._observers:
             try:
-                observer(self.status)
+                observer(status)
             except Exception:  # an observer (MQTT, dashboard) must never stop control
                 log.exception("observer %r failed", observer)
-        return self.status
 
     def shutdown(self) -> None:
         """Relays OFF first, then release the hardware (PRODUCT §3, layer 4). Idempotent."""
         if self._closed:
             return
         self._closed = True
-        off = self.wiring.command(Relays.off(self.wiring.params.loop_names))
+        off = Relays.off(self.wiring.params.loop_names)
         try:
-            self.hardware.apply(off)
+            self.hardware.apply(self.wiring.command(off))
         finally:
             self.hardware.close()
         log.info("relays off; daemon stopped")
+        if self.status is not None:
+            # One last status, so observers (MQTT's retained state) end with the relays off.
+            self.status = replace(self.status, confirmed=off, events=())
+            self._notify(self.status)
 
     def _presses(self, hw: HardwareState) -> list[Request]:
         out = []

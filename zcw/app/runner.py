@@ -22,6 +22,7 @@ from rich.live import Live
 
 from zcw.adapters.control_socket import ControlServer
 from zcw.app.clock import SteppedClock
+from zcw.app.compose import Adapters
 from zcw.app.control import ControlHandler
 from zcw.app.daemon import Daemon, Observer, Status
 from zcw.config import Config
@@ -154,6 +155,7 @@ async def serve(
     console: Console | None = None,
     stop: asyncio.Event | None = None,
     observers: Sequence[Observer] = (),
+    adapters: Adapters | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM, 'q' on the dashboard, or ``stop`` is set. Returns the exit code."""
     loop = asyncio.get_running_loop()
@@ -177,6 +179,8 @@ async def serve(
     else:
         ticker = tick_real(daemon, stop)
     task = asyncio.create_task(ticker)
+    adapters = adapters or Adapters()
+    background = [asyncio.create_task(run()) for run in adapters.tasks]
     try:
         if interactive:
             await _dashboard(daemon, stop, pacing, title, console or Console())
@@ -188,6 +192,16 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         daemon.shutdown()  # relays OFF first
+        for close in adapters.closers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(close(), 5.0)
+        if background:
+            await asyncio.wait(background, timeout=5.0)
+        for bg in background:
+            bg.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if adapters.store is not None:
+            adapters.store.close()
         await server.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

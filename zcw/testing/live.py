@@ -29,6 +29,7 @@ class LiveSim:
         self._thread = threading.Thread(target=self.loop.run_forever, name="zcw-live", daemon=True)
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._closers: list[Callable[[], Coroutine[Any, Any, Any]]] = []
         self.statuses: list[Status] = []
         self._lock = threading.Lock()
         rig.daemon.observe(self._record)
@@ -56,8 +57,19 @@ class LiveSim:
         self.call(setup())
         return self
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a coroutine (e.g. ``MqttBridge.run()``) in the live loop until exit."""
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        close: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+    ) -> None:
+        """Run a coroutine (e.g. ``MqttBridge.run()``) in the live loop until exit.
+
+        ``close`` is awaited at exit, after the relays are off and before tasks are cancelled,
+        the way the real runner closes adapters.
+        """
+        if close is not None:
+            self._closers.append(close)
 
         async def start() -> None:
             self._tasks.append(asyncio.create_task(coro))
@@ -91,10 +103,16 @@ class LiveSim:
         async def teardown() -> None:
             assert self._stop is not None
             self._stop.set()
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks[0]  # the ticker
             self.daemon.shutdown()
+            for close in self._closers:
+                await close()
+            rest = self._tasks[1:]
+            if rest:
+                await asyncio.wait(rest, timeout=5.0)
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
 
         try:
             self.call(teardown())

@@ -1,0 +1,66 @@
+"""Build the optional adapters a config asks for, around an existing daemon.
+
+The composition root's one job: turn ``[mqtt]``, ``[store]`` … into running adapters that
+observe the daemon or submit to it. Each adapter is returned with how to run and close it,
+so the runner can close them in order after the relays are off.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from zcw.adapters.mqtt_client import MqttSettings
+from zcw.adapters.mqtt_payloads import Topics
+from zcw.adapters.store import Store
+from zcw.app.daemon import Daemon
+from zcw.app.history import HistoryRecorder
+from zcw.app.mqtt_bridge import MqttBridge
+from zcw.config import Config
+
+log = logging.getLogger("zcw")
+
+
+@dataclass
+class Adapters:
+    """Background tasks to run, and closers to call at shutdown (relays are already off)."""
+
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    store: Store | None = None
+
+
+def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
+    out = Adapters()
+    try:
+        out.store = Store(cfg.store_path)
+    except (sqlite3.Error, OSError) as exc:
+        # History is worth having but never worth not heating water for.
+        log.error("history store %s unavailable (%s); running without history", cfg.store_path, exc)
+    else:
+        daemon.observe(HistoryRecorder(out.store))
+
+    if cfg.mqtt is not None:
+        m = cfg.mqtt
+        settings = MqttSettings(
+            host=m.host,
+            port=m.port,
+            username=m.username,
+            password=m.resolved_password(),
+            tls_ca=m.tls_ca,
+            client_id=f"zcw-{m.device_id}",
+        )
+        bridge = MqttBridge(
+            daemon,
+            settings,
+            Topics(m.base_topic, m.discovery_prefix),
+            device_id=m.device_id,
+            discovery=m.discovery,
+            announced_file=cfg.store_path.parent / "mqtt-announced.json",
+        )
+        out.tasks.append(bridge.run)
+        out.closers.append(bridge.close)
+    return out
