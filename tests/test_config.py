@@ -194,3 +194,30 @@ def test_config_check_examples_and_missing_file(tmp_path: Path) -> None:
         text=True,
     )
     assert out.returncode == 2 and "file not found" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (("valve_lead_s = 0.5", "valve_lead_s = 0.5\nvalve_leed_s = 1"), "control.valve_leed_s"),
+        (("max_run_s = 180", 'max_run_s = "long"'), "loops.bathroom.max_run_s"),
+        (("max_run_s = 180", "max_run_s = 900"), "loops.bathroom.max_run_s"),
+        (('sensor = "bathroom"', ""), "loops.bathroom.sensor"),
+        (("[control]", "[control"), "c.toml:"),
+    ],
+    ids=["unknown-key", "wrong-type", "bound", "missing-loop-sensor", "invalid-toml"],
+)
+def test_config_check_exits_2_naming_key_and_fix(
+    tmp_path: Path, edit: tuple[str, str], needle: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(BASE.replace(edit[0], edit[1], 1))
+    out = subprocess.run(
+        [sys.executable, "-m", "zcw", "config", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 2
+    assert needle in text and "fix:" in text
+    assert "Traceback" not in text

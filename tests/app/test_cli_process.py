@@ -114,3 +114,44 @@ def test_dashboard_key_starts_a_cycle_that_ends_safe(tmp_path: Path) -> None:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_control_socket_commands_against_a_running_daemon(tmp_path: Path) -> None:
+    """`zcw start` / `zcw status --json` talk to `zcw run --sim` over the Unix socket."""
+    import json
+    import stat
+
+    sock = tmp_path / "zcw.sock"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(with_socket(sock) + f'\n[store]\npath = "{tmp_path / "h.db"}"\n')
+    proc = subprocess.Popen(
+        [*ZCW, "run", "-c", str(cfg), "--speed", "10"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        _read_until(proc.stderr.fileno(), b"state=idle", 30.0)
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+        out = subprocess.run([*ZCW, "start", "-c", str(cfg)], capture_output=True, text=True)
+        assert out.returncode == 0, out
+        assert "cycle_started on bathroom" in out.stdout
+        again = subprocess.run([*ZCW, "start", "-c", str(cfg)], capture_output=True, text=True)
+        assert "joined" in again.stdout
+        status = json.loads(
+            subprocess.run(
+                [*ZCW, "status", "--json", "-c", str(cfg)], capture_output=True, text=True
+            ).stdout
+        )
+        assert status["state"] == "heating"
+        bad = subprocess.run(
+            [*ZCW, "start", "garage", "-c", str(cfg)], capture_output=True, text=True
+        )
+        assert bad.returncode == 1 and "unknown_loop" in bad.stdout
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        assert proc.returncode == 0
+        assert not sock.exists()
+    finally:
+        proc.kill()

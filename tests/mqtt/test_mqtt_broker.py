@@ -248,7 +248,10 @@ def test_bad_credentials_give_a_clear_fault_and_the_button_still_works(
         time.sleep(0.3)
         sim.do(lambda: sim.rig.hardware.press(0))
         sim.wait_for(lambda: "cycle_started" in sim.events(), 5, "button start during MQTT fault")
-        # still retrying with backoff (1 s, 2 s, …): a later attempt happens
+        # still retrying, with growing gaps (1 s, 2 s, …)
+        sim.wait_for(lambda: len(bridge.link.attempts) >= 3, 10, "three connection attempts")
+        a = bridge.link.attempts
+        assert a[2] - a[1] > a[1] - a[0] >= 0.9
         assert not bridge.link.connected
 
 

@@ -75,6 +75,7 @@ async def tick_lockstep(
     wall0, sim0 = loop.time(), clock.now_s()
     warned = False
     while not stop.is_set():
+        woken = wake.is_set()
         wake.clear()
         target = sim0 + speed * (loop.time() - wall0)
         n = 0
@@ -89,7 +90,7 @@ async def tick_lockstep(
                     "simulation cannot keep up with --speed %g; running as fast as it can", speed
                 )
                 warned = True
-        elif n == 0 and wake.is_set():
+        elif n == 0 and woken:
             daemon.tick()  # a request arrived between frames: act on it without waiting
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_first(stop, wake), FRAME_S)
