@@ -122,29 +122,61 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print("[red]--speed must be > 0[/]")
         return EXIT_USAGE
     cfg = _config_for_run(args)
-    if args.sim is None and cfg.bridge.port != "sim":
-        console.print(
-            f"[red]bridge port {cfg.bridge.port}: the serial bridge link is not available in "
-            "this version yet.[/] Run with --sim to use the simulated bridge.",
-            highlight=False,
-        )
-        return EXIT_FAIL
     from zcw.app.compose import build_adapters
-    from zcw.app.sim import build_sim
 
-    rig = build_sim(cfg, args.sim or None)
-    adapters = build_adapters(cfg, rig.daemon)
-    title = f"zcw {__version__} — simulated house {rig.house}"
-    logging.getLogger("zcw").info("simulating house %s at %g× real time", rig.house, args.speed)
+    simulated = args.sim is not None or cfg.bridge.port == "sim"
+    house = args.sim or None
+    log = logging.getLogger("zcw")
+    if simulated and args.speed != 1.0:
+        # Fast-forward: plant and bridge stepped in lockstep with the daemon, in-process.
+        from zcw.app.sim import build_sim
+
+        rig = build_sim(cfg, house)
+        log.info("simulating house %s at %g× real time (lockstep)", rig.house, args.speed)
+        title = f"zcw {__version__} — simulated house {rig.house} at {args.speed:g}×"
+        return asyncio.run(
+            serve(
+                rig.daemon,
+                cfg,
+                pacing=Pacing(clock=rig.clock, speed=args.speed),
+                title=title,
+                interactive=interactive,
+                console=console,
+                adapters=build_adapters(cfg, rig.daemon),
+            )
+        )
+    if simulated:
+        # Real time: the firmware's own logic in the emulator, reached over a pty.
+        from zcw.app.hardware import build_emulated
+
+        emu_rig = build_emulated(cfg, house)
+        log.info("emulated bridge for house %s on %s", emu_rig.house, emu_rig.emulator.pty_path)
+        title = f"zcw {__version__} — simulated house {emu_rig.house} (emulated bridge)"
+        with emu_rig.emulator:
+            return asyncio.run(
+                serve(
+                    emu_rig.daemon,
+                    cfg,
+                    pacing=Pacing(),
+                    title=title,
+                    interactive=interactive,
+                    console=console,
+                    adapters=build_adapters(cfg, emu_rig.daemon),
+                )
+            )
+    from zcw.app.hardware import build_real
+
+    daemon = build_real(cfg)
+    log.info("bridge on %s", cfg.bridge.port)
     return asyncio.run(
         serve(
-            rig.daemon,
+            daemon,
             cfg,
-            pacing=Pacing(clock=rig.clock, speed=args.speed),
-            title=title,
+            pacing=Pacing(),
+            title=f"zcw {__version__} — {cfg.bridge.port}",
             interactive=interactive,
             console=console,
-            adapters=adapters,
+            adapters=build_adapters(cfg, daemon),
         )
     )
 
@@ -167,6 +199,7 @@ def _setup_logging(console: Console | None, *, verbose: bool) -> None:
     if console is not None:
         # Under the live dashboard only warnings are printed (above it), to keep it readable.
         handler = RichHandler(console=console, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
         handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     else:
         handler = logging.StreamHandler(sys.stderr)

@@ -130,6 +130,7 @@ class LoopConfig(_Model):
     cold_sensor: str | None = None
     pipe_length_m: float | None = Field(None, ge=0.5, le=100)
     pipe: str | None = None
+    sensor_tau_s: float | None = Field(None, ge=0, le=300)
 
     @field_validator("name")
     @classmethod

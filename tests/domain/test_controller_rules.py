@@ -317,9 +317,23 @@ def test_heater_outlet_rise_proves_ignition() -> None:
     r.request("start")
     r.run(5.0)
     r.temps[HEATER_OUT] = 45.0
-    r.run(60.0)
+    for i in range(60):
+        r.set_loop("bathroom", 20.0 + 0.1 * (i % 3))  # the stale water wobbles by an LSB or so
+        r.run(1.0)
     assert not r.controller.faults
     assert r.controller.phase is Phase.RUNNING
+
+
+def test_stuck_loop_sensor_while_heater_fires_aborts() -> None:
+    r = rig(has_heater_out=True, ignition_timeout_s=30.0)
+    r.temps[HEATER_OUT] = 15.0
+    r.run(1.0)
+    r.request("start")
+    r.run(5.0)
+    r.temps[HEATER_OUT] = 45.0
+    r.run(70.0)
+    assert "sensor_stuck" in [e.reason for e in r.events if e.kind == "cycle_aborted"]
+    assert r.relays is not None and r.relays.all_off
 
 
 def test_heater_not_firing_without_outlet_sensor_uses_loop_sensor_and_transit() -> None:

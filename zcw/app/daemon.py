@@ -154,6 +154,8 @@ class Daemon:
         if hw.online != self._bridge_online:
             if hw.online:
                 log.info("bridge online %s", hw.detail)
+            elif self._bridge_online is None:
+                log.info("connecting to the bridge: %s", hw.detail)
             else:
                 log.warning("bridge offline: %s", hw.detail or "no answer")
             self._bridge_online = hw.online

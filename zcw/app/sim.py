@@ -28,9 +28,8 @@ class SimRig:
     house: str
 
 
-def build_sim(cfg: Config, house: str | None = None) -> SimRig:
-    house_name = house or cfg.bridge.sim_house
-    plant = Plant(load_house(house_name), dt_s=PLANT_DT_S)
+def check_loops_match(cfg: Config, plant: Plant, house_name: str) -> None:
+    """Every configured loop must be a tap of the simulated house."""
     unknown = [lc.name for lc in cfg.loops if lc.name not in plant.loops]
     if unknown:
         raise ConfigError(
@@ -48,6 +47,12 @@ def build_sim(cfg: Config, house: str | None = None) -> SimRig:
                 for name in unknown
             )
         )
+
+
+def build_sim(cfg: Config, house: str | None = None) -> SimRig:
+    house_name = house or cfg.bridge.sim_house
+    plant = Plant(load_house(house_name), dt_s=PLANT_DT_S)
+    check_loops_match(cfg, plant, house_name)
     clock = SteppedClock()
     wiring = wiring_from_config(cfg)
     hardware = SimHardware(

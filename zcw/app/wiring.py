@@ -74,7 +74,9 @@ def wiring_from_config(cfg: Config) -> Wiring:
                 max_run_s=lc.max_run_s,
                 has_valve=lc.valve_relay is not None,
                 has_cold_sensor=lc.cold_sensor is not None,
-                sensor_tau_s=DEFAULT_SENSOR_TAU_S,
+                sensor_tau_s=lc.sensor_tau_s
+                if lc.sensor_tau_s is not None
+                else DEFAULT_SENSOR_TAU_S,
                 flow_hint_lpm=pump.flow_lpm if pump is not None else None,
             )
         )

@@ -47,6 +47,11 @@ HEATER_RISE_C = 3.0
 LOOP_RISE_C = 2.0
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
+# Right after start-up the bridge is still connecting and no reading has arrived yet; that
+# is not worth a fault (everything is off, and a start is still refused) for this long.
+STARTUP_GRACE_S = 5.0
+# A DS18B20 that reports the very same value for this long while water flows is stuck.
+STUCK_AFTER_S = 60.0
 
 
 def loop_key(name: str) -> str:
@@ -82,6 +87,8 @@ class _LoopRun:
     min_seen_c: float | None = None
     risen: bool = False
     hot_at_s: float | None = None
+    last_value_c: float | None = None
+    changed_at_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,7 @@ class Controller:
         self._pump_off_s: float | None = None
         self._heater_ref_c: float | None = None
         self._heater_proven = False
+        self._heater_proven_s: float | None = None
         self._last_end_s: float | None = None
         self._max_run_streak = 0
         self._last_cycle: CycleSummary | None = None
@@ -169,6 +177,7 @@ class Controller:
         self._first_hot_s: float | None = None
         self._events: list[Event] = []
         self._now_s = now_s
+        self._created_s = now_s
         self._relays = Relays.off(params.loop_names)
         self._bridge_online = True
 
@@ -196,9 +205,14 @@ class Controller:
         self._clear(code)
 
     def notify_bridge_rebooted(self) -> None:
-        """The bridge restarted: its sensors are fresh, so 85.0 °C is a power-on value again."""
+        """The bridge restarted: its relays are OFF, so a running cycle is over.
+
+        Its sensors are fresh too, so 85.0 °C is a power-on value again.
+        """
         for validator in self._validators.values():
             validator.reset()
+        if self._phase is not Phase.IDLE:
+            self._abort("bridge_rebooted", hard=True)
 
     def step(
         self,
@@ -292,7 +306,8 @@ class Controller:
             self._verdicts[key] = verdict
             loop = key.split(":", 1)[1] if ":" in key else None
             role = {"loop": "loop", "cold": "cold-line"}.get(key.split(":")[0], "heater outlet")
-            if key.startswith("loop:"):
+            starting = self._now_s - self._created_s < STARTUP_GRACE_S
+            if key.startswith("loop:") and not (starting and verdict.error == "missing"):
                 assert loop is not None
                 if verdict.error is None:
                     self._clear("sensor_invalid", loop)
@@ -305,6 +320,8 @@ class Controller:
             run = self._runs.get(loop) if loop and key.startswith("loop:") else None
             sample = readings.get(key)
             if run is not None and verdict.value_c is not None and sample is not None:
+                if verdict.value_c != run.last_value_c:
+                    run.last_value_c, run.changed_at_s = verdict.value_c, self._now_s
                 run.estimator.add(sample.at_s, verdict.value_c)
                 if run.min_seen_c is None or verdict.value_c < run.min_seen_c:
                     run.min_seen_c = verdict.value_c
@@ -353,6 +370,8 @@ class Controller:
     def _update_bridge_fault(self, online: bool) -> None:
         if online:
             self._clear("bridge_offline")
+        elif self._now_s - self._created_s < STARTUP_GRACE_S and self._phase is Phase.IDLE:
+            pass  # still connecting at start-up: not a fault yet (relays are off anyway)
         else:
             self._raise(F.bridge_offline())
             if self._phase is not Phase.IDLE:
@@ -450,6 +469,7 @@ class Controller:
             source=source,
             started_s=self._now_s,
             estimator=ArrivalEstimator(tau_s=lp.sensor_tau_s),
+            changed_at_s=self._now_s,
         )
         value = self._value(loop_key(lp.name))
         if value is not None:
@@ -467,6 +487,7 @@ class Controller:
         self._pump_off_s = None
         self._heater_ref_c = None
         self._heater_proven = False
+        self._heater_proven_s = None
         self._phase = Phase.STARTING if self.params.has_pump else Phase.RUNNING
 
     def _heating(self) -> list[_LoopRun]:
@@ -504,6 +525,11 @@ class Controller:
         if not self._valid(loop_key(name)):  # I4: the reading went bad mid-cycle
             self._end_loop(run, "aborted", "sensor_fault")
             return
+        if self._stuck(run):
+            # I4: hot water is flowing, yet a 12-bit sensor has not changed by a single LSB.
+            self._raise(F.sensor_invalid(name, "loop", "stuck"))
+            self._end_loop(run, "aborted", "sensor_stuck")
+            return
         estimate = run.estimator.water_c
         if estimate is not None and estimate >= self._stop_threshold_c(run.params):
             run.state = "hot"
@@ -525,6 +551,20 @@ class Controller:
             repeated = self._max_run_streak >= MAX_RUN_REPEAT_LATCH
             self._raise(F.max_run(name, run.params.max_run_s, repeated))
             self._end_loop(run, "aborted", "max_run")
+
+    def _stuck(self, run: _LoopRun) -> bool:
+        """A loop sensor frozen while the heater outlet proves hot water is on its way.
+
+        Only judged with a heater-outlet sensor: without one, stale water in a long pipe can
+        legitimately hold one value for minutes, and max_run_s is the backstop instead.
+        """
+        if not self._heater_proven or self._heater_proven_s is None or self._pump_on_s is None:
+            return False
+        transit = run.params.transit_hint_s or 0.0
+        if self._now_s - self._pump_on_s < transit:
+            return False
+        since = max(run.changed_at_s, self._heater_proven_s)
+        return self._now_s - since >= STUCK_AFTER_S
 
     def _end_loop(self, run: _LoopRun, state: LoopState, reason: str) -> None:
         run.state = state
@@ -558,6 +598,7 @@ class Controller:
             self._heater_ref_c = min(self._heater_ref_c, out)
             if out - self._heater_ref_c >= HEATER_RISE_C:
                 self._heater_proven = True
+                self._heater_proven_s = self._now_s
                 self._clear("heater_not_firing")
                 return
             if elapsed >= self.params.ignition_timeout_s:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from zcw.app.daemon import Daemon, Status
-from zcw.app.runner import tick_lockstep
+from zcw.app.runner import tick_lockstep, tick_real
 from zcw.app.sim import SimRig
 
 T = TypeVar("T")
@@ -22,7 +22,9 @@ T = TypeVar("T")
 class LiveSim:
     """A :class:`SimRig` ticking at ``speed`` × real time in its own thread."""
 
-    def __init__(self, rig: SimRig, *, speed: float = 1.0) -> None:
+    def __init__(self, rig: SimRig | Any, *, speed: float = 1.0) -> None:
+        # A SimRig runs in lockstep with its stepped clock; anything else with a ``daemon``
+        # (e.g. the emulated rig on a real pty) ticks in real time.
         self.rig = rig
         self.speed = speed
         self.loop = asyncio.new_event_loop()
@@ -48,11 +50,11 @@ class LiveSim:
 
         async def setup() -> None:
             self._stop = asyncio.Event()
-            self._tasks.append(
-                asyncio.create_task(
-                    tick_lockstep(self.daemon, self.rig.clock, self.speed, self._stop)
-                )
-            )
+            if isinstance(self.rig, SimRig):
+                ticker = tick_lockstep(self.daemon, self.rig.clock, self.speed, self._stop)
+            else:
+                ticker = tick_real(self.daemon, self._stop)
+            self._tasks.append(asyncio.create_task(ticker))
 
         self.call(setup())
         return self

@@ -46,12 +46,15 @@ class Dashboard:
         self._trends: dict[str, deque[float]] = {}
         self._events: deque[tuple[float, Event]] = deque(maxlen=6)
         self._last_trend_s: float | None = None
+        self._t0_s: float | None = None  # times shown relative to the first status
         self.status: Status | None = None
         self.message = ""
 
     def update(self, status: Status) -> None:
         self.status = status
         snap = status.snapshot
+        if self._t0_s is None:
+            self._t0_s = snap.at_s
         for event in status.events:
             self._events.append((snap.at_s, event))
         # One trend point per second of (possibly simulated) time keeps the graph readable.
@@ -120,7 +123,8 @@ class Dashboard:
             for at_s, e in self._events:
                 extra = " ".join(str(x) for x in (e.loop, e.source, e.reason) if x is not None)
                 data = " ".join(f"{k}={v}" for k, v in e.data.items() if k != "message")
-                log.append(f"{at_s:9.1f}s  {e.kind} {extra} {data}\n", style="dim")
+                rel = at_s - (self._t0_s or 0.0)
+                log.append(f"{rel:9.1f}s  {e.kind} {extra} {data}\n", style="dim")
             parts.append(log)
         footer = Text(KEY_HELP, style="bold")
         if self._sim_info is not None:

@@ -1,0 +1,254 @@
+"""Run ``firmware_bridge``'s own ``Bridge`` under CPython behind a real pseudo-terminal.
+
+The HAL here is wired to the plant model: relay channel 0 drives the pump, channel i the
+valve of the house's i-th tap, and each plant sensor is a DS18B20 whose scratchpad (with a
+real CRC-8) encodes the plant's reading. The daemon opens the pty's path exactly as it would
+open ``/dev/ttyACM0``. Faults can be injected: sensor faults, button presses, a reboot, and
+an unplug (the pty closes) followed by a replug (a new pty appears).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hil.plant import Plant
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_bridge"
+
+
+def _firmware(name: str) -> ModuleType:
+    """Import a firmware module by its flat MicroPython name (``bridge``, ``fake_hal`` …)."""
+    if str(FIRMWARE_DIR) not in sys.path:
+        sys.path.insert(0, str(FIRMWARE_DIR))
+    return importlib.import_module(name)
+
+
+def rom_for(sensor_name: str) -> str:
+    """The ROM id the emulator gives a plant sensor (the firmware's own fake_hal rule)."""
+    return str(_firmware("fake_hal").rom_for(sensor_name))
+
+
+class PlantHal:
+    """The firmware HAL, backed by the plant and a pty master fd."""
+
+    def __init__(self, plant: Plant, fd: int, buttons: int = 2) -> None:
+        fake_hal = _firmware("fake_hal")
+        self._scratchpad = fake_hal.scratchpad_for
+        self.plant = plant
+        self.fd = fd
+        self.by_rom = {rom_for(n): n for n in plant.sensor_names}
+        self.faults: dict[str, str] = {}  # sensor name -> fault
+        self._stuck: dict[str, bytes] = {}
+        self.button_levels = [False] * buttons
+        self._decoder = _firmware("protocol").Decoder()
+        self.frames: list[tuple[float, str, list[str]]] = []  # what the bridge said, with t
+        self.relays: dict[int, bool] = {}
+        self.history: list[tuple[float, int, bool]] = []
+        self.conversions = 0
+
+    def read(self) -> bytes:
+        if self.fd < 0:
+            return b""
+        try:
+            return os.read(self.fd, 4096)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        for _seq, kind, fields in self._decoder.feed(data):
+            if kind in ("T", "LCLOSE", "FAULT", "BOOT", "BTN", "OFF"):
+                self.frames.append((self.plant.t_s, kind, fields))
+        if self.fd < 0:
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.fd, data)  # a Pico drops output nobody reads; so do we
+
+    def set_relay(self, channel: int, on: bool) -> None:
+        if self.relays.get(channel, False) != on:
+            self.history.append((self.plant.t_s, channel, on))
+        self.relays[channel] = on
+        if channel == 0:
+            self.plant.set_pump(on)
+        elif channel - 1 < len(self.plant.loops):
+            self.plant.set_valve(self.plant.loops[channel - 1], on)
+
+    def roms(self) -> list[str]:
+        return list(self.by_rom)
+
+    def start_conversion(self) -> None:
+        self.conversions += 1
+
+    def read_scratchpad(self, rom: str) -> bytes | None:
+        name = self.by_rom.get(rom)
+        if name is None:
+            return None
+        fault = self.faults.get(name)
+        pad: bytes = self._scratchpad(self.plant.sensor_c(name))
+        if fault == "disconnected":
+            return None
+        if fault == "crc_error":
+            return pad[:8] + bytes([pad[8] ^ 0x5A])
+        if fault == "power_on_85":
+            return bytes(self._scratchpad(85.0))
+        if fault == "zero":
+            return bytes(9)
+        if fault == "stuck":
+            return self._stuck.setdefault(name, pad)
+        self._stuck.pop(name, None)
+        return pad
+
+    def buttons(self) -> list[bool]:
+        return list(self.button_levels)
+
+    def led(self, on: bool) -> None:
+        pass
+
+
+class Emulator:
+    """A running emulated bridge. ``with Emulator(plant) as emu:`` then open ``emu.pty_path``."""
+
+    def __init__(
+        self,
+        plant: Plant,
+        *,
+        speed: float = 1.0,
+        config: dict[str, Any] | None = None,
+        link_path: Path | None = None,
+    ) -> None:
+        # Like udev's /dev/serial/by-id/… name, link_path follows the pty across replugs.
+        self.link_path = link_path
+        self.plant = plant
+        self.speed = speed
+        self.config = {"relays": 5, "buttons": 2, "sensor_period_ms": 1000, "host_timeout_ms": 2000}
+        self.config.update(config or {})
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wall0 = time.monotonic()
+        self._sim0_s = plant.t_s
+        self._press_until: dict[int, float] = {}
+        self._open_pty()
+        self.hal = PlantHal(plant, self._master)
+        self.bridge = self._new_bridge("power_on")
+
+    def __repr__(self) -> str:
+        return f"Emulator({self.plant.house.name}, pty={self.pty_path}, speed={self.speed})"
+
+    def _new_bridge(self, reason: str) -> Any:
+        bridge_mod = _firmware("bridge")
+        return bridge_mod.Bridge(self.hal, self.config, boot_reason=reason)
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.pty_path = os.ttyname(slave)
+        if self.link_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+            self.link_path.symlink_to(self.pty_path)
+
+    @property
+    def port(self) -> str:
+        """The path a daemon should open: the stable link if any, else the pty itself."""
+        return str(self.link_path) if self.link_path is not None else self.pty_path
+
+    # -- time ---------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int((self._sim0_s + (time.monotonic() - self._wall0) * self.speed) * 1000)
+
+    def step(self) -> None:
+        """One pass: advance the plant to now, run the firmware loop once."""
+        with self._lock:
+            now_ms = self.now_ms()
+            dt = now_ms / 1000.0 - self.plant.t_s
+            if dt > 0:
+                self.plant.advance(dt)
+            for idx, until in list(self._press_until.items()):
+                if now_ms >= until:
+                    self.hal.button_levels[idx] = False
+                    del self._press_until[idx]
+            self.bridge.poll(now_ms)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.step()
+            time.sleep(0.002)
+
+    def __enter__(self) -> Emulator:
+        self._thread = threading.Thread(target=self.run, name="zcw-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._master = self._slave = -1
+
+    # -- fault injection ----------------------------------------------------------------
+
+    def inject_sensor(self, name: str, fault: str | None) -> None:
+        """``fault``: power_on_85, disconnected, crc_error, zero, stuck, or None to heal."""
+        with self._lock:
+            if fault is None:
+                self.hal.faults.pop(name, None)
+            else:
+                self.hal.faults[name] = fault
+
+    def press_button(self, index: int, *, long: bool = False) -> None:
+        with self._lock:
+            self.hal.button_levels[index] = True
+            self._press_until[index] = self.now_ms() + (1700 if long else 150)
+
+    def reboot(self, reason: str = "watchdog") -> None:
+        """The Pico restarts: relays OFF, bindings forgotten, a BOOT frame with the reason."""
+        with self._lock:
+            for ch in range(self.config["relays"]):
+                self.hal.set_relay(ch, False)
+            self.bridge = self._new_bridge(reason)
+
+    def unplug(self) -> None:
+        """The USB cable is pulled: the pty goes away and the Pico loses power."""
+        with self._lock:
+            for fd in (self._master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._master = self._slave = -1
+            self.hal.fd = -1
+            if self.link_path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.link_path.unlink()
+            for ch in range(self.config["relays"]):
+                self.hal.set_relay(ch, False)
+
+    def replug(self) -> str:
+        """Plugged back in: a fresh boot on a new pty; returns its path."""
+        with self._lock:
+            self._open_pty()
+            self.hal.fd = self._master
+            self.bridge = self._new_bridge("power_on")
+            return self.pty_path
+
+    def relays(self) -> dict[int, bool]:
+        with self._lock:
+            return dict(self.hal.relays)

@@ -1,0 +1,155 @@
+"""The daemon and its serial link against the firmware's own logic on a real pty (in-process).
+
+The emulator runs the firmware's ``Bridge`` in a thread behind ``os.openpty()``; the daemon
+opens the pty exactly as it opens ``/dev/ttyACM0`` on a Pi.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import tty
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zcw.adapters.bridge.link import SerialBridge
+from zcw.adapters.bridge.protocol import Decoder, encode
+from zcw.app.hardware import EmulatedRig, build_emulated
+from zcw.config import parse_config
+from zcw.testing.live import LiveSim
+
+
+def config(**control: Any) -> Any:
+    data = tomllib.loads(resources.files("zcw").joinpath("default.toml").read_text())
+    data["control"].update({"min_rest_s": 0, **control})
+    return parse_config(data)
+
+
+@pytest.fixture
+def rig() -> Iterator[tuple[EmulatedRig, LiveSim]]:
+    emu_rig = build_emulated(config())
+    with emu_rig.emulator, LiveSim(emu_rig) as live:
+        live.wait_for(lambda: _temp(emu_rig) is not None, 10, "the bridge and a first reading")
+        yield emu_rig, live
+
+
+def _temp(r: EmulatedRig) -> float | None:
+    status = r.daemon.status
+    return status.snapshot.loops["bathroom"].temp_c if status else None
+
+
+def _codes(r: EmulatedRig) -> list[str]:
+    status = r.daemon.status
+    return [f.code for f in status.snapshot.faults] if status else []
+
+
+def _reasons(live: LiveSim, kind: str) -> list[str | None]:
+    return [e.reason for s in list(live.statuses) for e in s.events if e.kind == kind]
+
+
+def test_short_press_starts_long_press_stops(rig: tuple[EmulatedRig, LiveSim]) -> None:
+    r, live = rig
+    r.emulator.press_button(0)
+    live.wait_for(lambda: "cycle_started" in live.events(), 5, "short press → cycle_started")
+    live.wait_for(lambda: r.emulator.relays().get(0, False), 5, "pump on")
+    assert r.emulator.relays().get(1)
+    r.emulator.press_button(0, long=True)
+    live.wait_for(lambda: "cycle_stopped" in live.events(), 5, "long press → cycle_stopped")
+    live.wait_for(lambda: not any(r.emulator.relays().values()), 5, "all relays off")
+
+
+def test_unplug_mid_cycle_marks_offline_then_resyncs(rig: tuple[EmulatedRig, LiveSim]) -> None:
+    r, live = rig
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: r.emulator.relays().get(0, False), 5, "pump on")
+    r.emulator.unplug()
+    live.wait_for(lambda: "bridge_offline" in _codes(r), 10, "bridge_offline fault")
+    status = r.daemon.status
+    assert status is not None and not status.bridge_online
+    assert "bridge_offline" in _reasons(live, "cycle_aborted")
+    r.emulator.replug()
+    live.wait_for(lambda: "bridge_offline" not in _codes(r), 10, "reconnect")
+    live.wait_for(lambda: _temp(r) is not None, 5, "readings again")
+    status = r.daemon.status
+    assert status is not None and status.bridge_online
+    assert not status.confirmed.pump and not any(status.confirmed.valves.values())
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: r.emulator.relays().get(0, False), 5, "a new cycle after resync")
+
+
+def test_bridge_reboot_mid_cycle_aborts_cleanly(rig: tuple[EmulatedRig, LiveSim]) -> None:
+    r, live = rig
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: r.emulator.relays().get(0, False), 5, "pump on")
+    r.emulator.reboot("watchdog")
+    live.wait_for(lambda: "bridge_rebooted" in _reasons(live, "cycle_aborted"), 5, "abort")
+    assert r.link.boot_reason == "watchdog"
+    live.wait_for(lambda: bool(r.daemon.status and r.daemon.status.bridge_online), 5, "online")
+    status = r.daemon.status
+    assert status is not None and status.snapshot.last_cycle is not None
+    assert status.snapshot.last_cycle.outcome == "bridge_rebooted"
+    assert not any(r.emulator.relays().values())
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ("disconnected", "−127"),
+        ("crc_error", "CRC"),
+        ("zero", "CRC"),
+        ("power_on_85", "85.0"),
+    ],
+)
+def test_injected_sensor_faults_raise_i4_faults(
+    rig: tuple[EmulatedRig, LiveSim], fault: str, words: str
+) -> None:
+    r, live = rig
+    r.emulator.inject_sensor("bathroom", fault)
+    if fault == "power_on_85":
+        r.emulator.reboot("power_on")  # 85.0 is only suspicious on the first read after boot
+    live.wait_for(lambda: "sensor_invalid" in _codes(r), 10, f"sensor_invalid for {fault}")
+    status = r.daemon.status
+    assert status is not None
+    fault_obj = next(f for f in status.snapshot.faults if f.code == "sensor_invalid")
+    assert words in fault_obj.message and fault_obj.hint
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: "rejected" in live.events(), 5, "start rejected")
+    assert not any(r.emulator.relays().values())
+    r.emulator.inject_sensor("bathroom", None)
+    live.wait_for(lambda: "sensor_invalid" not in _codes(r), 10, "the fault clears")
+
+
+def test_link_refuses_a_bridge_speaking_another_protocol(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    link = SerialBridge(os.ttyname(slave), sensors={})
+    try:
+        decoder = Decoder()
+        frames: list[Any] = []
+        while not frames:
+            frames = decoder.feed(os.read(master, 1024))
+        hello = frames[0]
+        assert hello.kind == "HELLO"
+        os.write(master, encode(1, "NAK", (hello.seq, "version")))
+        deadline = 50
+        while "protocol version" not in link.problem and deadline:
+            import time
+
+            time.sleep(0.05)
+            deadline -= 1
+        assert "flash the firmware" in link.problem
+        assert not link.poll().online
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
+
+
+def _start() -> Any:
+    from zcw.domain.model import Request, Source
+
+    return Request("start", Source.CLI)
