@@ -10,6 +10,7 @@ Only relay states the bridge *confirmed* (its ``R`` reports) are published.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -185,10 +186,8 @@ class SerialBridge:
 
     def _close_port(self, why: str) -> None:
         if self._ser is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 self._ser.close()
-            except (serial.SerialException, OSError):
-                pass
             log.warning("bridge %s offline: %s", self.port, why)
         self._ser = None
         self._handshaken = False
