@@ -3,7 +3,7 @@
 It prints ``pty <path>`` first, then one JSON line per relay change. Commands on stdin, one
 per line: ``press N``, ``long N``, ``fault SENSOR KIND`` (power_on_85, disconnected,
 crc_error, zero, stuck), ``heal SENSOR``, ``reboot``, ``unplug``, ``replug``, ``relays``,
-``quit``. Point a daemon at it with ``[bridge] port = "<path>"``.
+``now`` (prints the simulated time), ``quit``. Point a daemon at it with ``[bridge] port = "<path>"``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import json
 import select
 import sys
+from pathlib import Path
 
 from hil.emulator.emulator import Emulator, rom_for
 from hil.house import load_house
@@ -22,9 +23,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m hil.emulator", description=__doc__)
     ap.add_argument("--house", default="R0", help="house name or TOML path (default R0)")
     ap.add_argument("--speed", type=float, default=1.0, help="simulation speed (× real time)")
+    ap.add_argument("--link", type=Path, help="keep a stable symlink to the pty here")
+    ap.add_argument("--host-timeout-ms", type=int, default=2000, help="the dead-man (≤ 3000)")
     args = ap.parse_args()
     plant = Plant(load_house(args.house))
-    emu = Emulator(plant, speed=args.speed)
+    emu = Emulator(
+        plant,
+        speed=args.speed,
+        link_path=args.link,
+        config={"host_timeout_ms": args.host_timeout_ms},
+    )
     out = sys.stdout
     out.write(f"pty {emu.pty_path}\n")
     out.write(json.dumps({"sensors": {n: rom_for(n) for n in plant.sensor_names}}) + "\n")
@@ -66,6 +74,8 @@ def main() -> int:
                 emu.unplug()
             elif cmd[0] == "replug":
                 out.write(f"pty {emu.replug()}\n")
+            elif cmd[0] == "now":
+                out.write(json.dumps({"now": round(emu.plant.t_s, 3)}) + "\n")
             elif cmd[0] == "relays":
                 out.write(json.dumps({"relays": emu.relays()}) + "\n")
             out.flush()
