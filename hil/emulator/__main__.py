@@ -3,7 +3,8 @@
 It prints ``pty <path>`` first, then one JSON line per relay change. Commands on stdin, one
 per line: ``press N``, ``long N``, ``fault SENSOR KIND`` (power_on_85, disconnected,
 crc_error, zero, stuck), ``heal SENSOR``, ``reboot``, ``unplug``, ``replug``, ``relays``,
-``now`` (prints the simulated time), ``quit``. Point a daemon at it with ``[bridge] port = "<path>"``.
+``now`` (prints the simulated time), ``quit``.
+Point a daemon at it with ``[bridge] port = "<path>"``.
 """
 
 from __future__ import annotations
