@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         config_arg(sub.add_parser(name, help=text))
     monitor = sub.add_parser("monitor", help="follow the daemon's events live")
     config_arg(monitor)
+    bridge = sub.add_parser("bridge", help="look at the bridge directly (daemon stopped)")
+    bridge_sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
+    config_arg(bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason"))
+    console = bridge_sub.add_parser("console", help="decoded live frames from the bridge")
+    config_arg(console)
+    console.add_argument("--seconds", type=float, help="stop after this long")
     return p
 
 
@@ -76,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.config, console)
         if args.command in ("status", "start", "stop", "reset", "monitor"):
             return _client(args, Console())
+        if args.command == "bridge":
+            return _bridge(args, Console())
         _parser().print_help()
         return EXIT_USAGE
     except ConfigError as err:
@@ -179,6 +187,31 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             adapters=build_adapters(cfg, daemon),
         )
     )
+
+
+def _bridge(args: argparse.Namespace, out: Console) -> int:
+    from zcw.app.bridge_tools import bridge_console, bridge_info
+
+    cfg = _load(args.config)
+    if args.bridge_command == "info":
+        info = bridge_info(cfg)
+        out.print(f"bridge on {info.port}", highlight=False)
+        out.print(f"  firmware {info.firmware}, protocol {info.protocol}, {info.relays} relays")
+        out.print(f"  last boot reason: {info.boot_reason}")
+        out.print(f"  relays on (mask): {info.relay_mask:#04x}, fault: {info.fault}")
+        out.print("  sensors (ROM id → config name: latest reading):")
+        for rom, reading in info.sensors.items():
+            name = info.names.get(rom, "not in the config's sensors table")
+            out.print(f"    {rom} → {name}: {reading or 'no reading yet'}", highlight=False)
+        return EXIT_OK
+    if args.bridge_command == "console":
+        try:
+            bridge_console(cfg, lambda line: out.print(line, highlight=False), seconds=args.seconds)
+        except KeyboardInterrupt:
+            pass
+        return EXIT_OK
+    out.print("usage: zcw bridge info|console [-c FILE]")
+    return EXIT_USAGE
 
 
 def _config_for_run(args: argparse.Namespace) -> Config:

@@ -138,6 +138,7 @@ class Emulator:
         self._wall0 = time.monotonic()
         self._sim0_s = plant.t_s
         self._press_until: dict[int, float] = {}
+        self.released_at: dict[int, float] = {}  # wall clock of the last release, per button
         self._open_pty()
         self.hal = PlantHal(plant, self._master)
         self.bridge = self._new_bridge("power_on")
@@ -180,6 +181,7 @@ class Emulator:
             for idx, until in list(self._press_until.items()):
                 if now_ms >= until:
                     self.hal.button_levels[idx] = False
+                    self.released_at[idx] = time.perf_counter()
                     del self._press_until[idx]
             self.bridge.poll(now_ms)
 

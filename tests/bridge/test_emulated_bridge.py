@@ -153,3 +153,44 @@ def _start() -> Any:
     from zcw.domain.model import Request, Source
 
     return Request("start", Source.CLI)
+
+
+def test_bridge_info_and_console_commands() -> None:
+    import subprocess
+    import sys
+
+    info = subprocess.run(
+        [sys.executable, "-m", "zcw", "bridge", "info"], capture_output=True, text=True, timeout=60
+    )
+    assert info.returncode == 0, info.stderr
+    assert "firmware 1.0.0, protocol 1, 5 relays" in info.stdout
+    assert "last boot reason: power_on" in info.stdout
+    assert "→ bathroom: 20.00 °C" in info.stdout
+    console = subprocess.run(
+        [sys.executable, "-m", "zcw", "bridge", "console", "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert console.returncode == 0, console.stderr
+    assert " T " in console.stdout and " R " in console.stdout
+
+
+def test_bridge_info_on_a_missing_port_says_what_to_check(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[pump]\nrelay = 0\n[bridge]\nport = "/dev/nonexistent-zcw"\n[[loops]]\n'
+        'name = "bathroom"\nsensor = "bathroom"\nvalve_relay = 1\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "zcw", "bridge", "info", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "cannot open the bridge" in out.stderr and "dialout" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -52,6 +52,10 @@ async def tick_real(daemon: Daemon, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     daemon.on_submit = wake.set
+    set_waker = getattr(daemon.hardware, "set_waker", None)
+    if set_waker is not None:
+        # A button press on the bridge wakes the tick at once (from the link's reader thread).
+        set_waker(lambda: loop.call_soon_threadsafe(wake.set))
     next_t = loop.time()
     while not stop.is_set():
         wake.clear()

@@ -91,6 +91,7 @@ class SerialBridge:
         self.boot_reason = ""
         self.problem = "not connected yet"
         self.frames_seen = 0
+        self._waker: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zcw-bridge-reader", daemon=True)
         self._thread.start()
@@ -151,6 +152,10 @@ class SerialBridge:
         with self._lock:
             self._close_port("closed")
 
+    def set_waker(self, waker: Callable[[], None]) -> None:
+        """Called (from the reader thread) when something needs the daemon now: a button."""
+        self._waker = waker
+
     # -- internals ----------------------------------------------------------------------
 
     def _online(self) -> bool:
@@ -204,7 +209,9 @@ class SerialBridge:
                 self._try_open(decoder)
                 continue
             try:
-                data = ser.read(4096)
+                # Whatever is waiting, or block (≤ the port timeout) for the first byte: a fixed
+                # read size would wait for the timeout and add its length to every press.
+                data = ser.read(ser.in_waiting or 1)
             except (serial.SerialException, OSError, TypeError) as exc:
                 with self._lock:
                     self._close_port(f"read failed ({exc}); is the USB cable plugged in?")
@@ -276,6 +283,8 @@ class SerialBridge:
             self._confirmed = {ch: bool(mask & (1 << ch)) for ch in range(5)}
         elif kind == "BTN" and len(f) == 2:
             self._presses.append(ButtonPress(int(f[0]), long=f[1] == "L"))
+            if self._waker is not None:
+                self._waker()
         elif kind == "BOOT":
             self.boot_reason = f[0] if f else "?"
             self._rebooted = True
