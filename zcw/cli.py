@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -205,10 +206,8 @@ def _bridge(args: argparse.Namespace, out: Console) -> int:
             out.print(f"    {rom} → {name}: {reading or 'no reading yet'}", highlight=False)
         return EXIT_OK
     if args.bridge_command == "console":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             bridge_console(cfg, lambda line: out.print(line, highlight=False), seconds=args.seconds)
-        except KeyboardInterrupt:
-            pass
         return EXIT_OK
     out.print("usage: zcw bridge info|console [-c FILE]")
     return EXIT_USAGE
