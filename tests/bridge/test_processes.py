@@ -249,3 +249,29 @@ def test_frozen_daemon_local_close_at_the_limit(
         assert close["fields"] == ["1", "limit"]
     finally:
         emu.close()
+
+
+def test_real_rig_script_passes_against_the_emulator(tmp_path: Path) -> None:
+    """`python -m hil.real_rig` is the bench check for a real Pico; here it meets the emulator."""
+    emu = EmulatorProcess(tmp_path, "R0", host_timeout_ms=2000)
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hil.real_rig",
+                "--port",
+                str(emu.link),
+                "--relays",
+                "--deadman",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "all checks passed" in out.stdout
+        assert "[FAIL]" not in out.stdout
+    finally:
+        emu.close()
