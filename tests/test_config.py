@@ -221,3 +221,39 @@ def test_config_check_exits_2_naming_key_and_fix(
     assert out.returncode == 2
     assert needle in text and "fix:" in text
     assert "Traceback" not in text
+
+
+def test_secrets_never_appear_in_repr_logs_or_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from zcw.app.compose import build_adapters
+    from zcw.app.sim import build_sim
+    from zcw.app.state_json import status_dict
+
+    secret = "hunter2-very-secret"
+    pw_file = tmp_path / "mqtt.password"
+    pw_file.write_text(secret + "\n")
+    pw_file.chmod(0o644)  # readable by everyone: zcw must warn about it
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(
+        BASE.replace('path = "/var/lib/zcw/history.db"', f'path = "{tmp_path / "h.db"}"')
+        + f'\n[mqtt]\nhost = "127.0.0.1"\nport = 1\nusername = "zcw"\npassword_file = "{pw_file}"\n'
+    )
+    with caplog.at_level(logging.DEBUG):
+        cfg = load_config(cfg_path)
+        assert cfg.mqtt is not None and cfg.mqtt.resolved_password() == secret
+        assert secret not in repr(cfg)
+        rig = build_sim(
+            cfg.model_copy(update={"bridge": cfg.bridge.model_copy(update={"port": "sim"})})
+        )
+        adapters = build_adapters(cfg, rig.daemon)
+        status = rig.daemon.tick()
+        assert secret not in json.dumps(status_dict(status))
+        assert secret not in repr(adapters.tasks) + repr(rig.daemon)
+        if adapters.store is not None:
+            adapters.store.close()
+    assert "readable by everyone" in caplog.text
+    assert secret not in caplog.text

@@ -194,3 +194,44 @@ def test_bridge_info_on_a_missing_port_says_what_to_check(tmp_path: Path) -> Non
     assert out.returncode == 1
     assert "cannot open the bridge" in out.stderr and "dialout" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+FAST_WITH_OUTLET = """
+name = "FASTOUT"
+description = "a short loop with a heater-outlet sensor"
+topology = "crossover"
+ambient_c = 20.0
+mains_c = 15.0
+pump_flow_lpm = 8.0
+outlet_sensor = { mount = "immersion", tau_s = 2.0 }
+
+[heater]
+kind = "gas"
+setpoint_c = 50.0
+
+[[taps]]
+name = "bathroom"
+hot = [{ pipe = "ppr_20x2.8", length_m = 15.0 }]
+cold = [{ pipe = "ppr_20x2.3", length_m = 15.0 }]
+sensor = { mount = "valve_body", tau_s = 8.0 }
+"""
+
+
+def test_injected_stuck_sensor_is_an_i4_fault(tmp_path: Path) -> None:
+    house = tmp_path / "fastout.toml"
+    house.write_text(FAST_WITH_OUTLET)
+    data = tomllib.loads(resources.files("zcw").joinpath("default.toml").read_text())
+    data["control"].update({"min_rest_s": 0, "stuck_after_s": 5})
+    data["heater"] = {"outlet_sensor": "heater_out"}
+    data["bridge"]["sim_house"] = str(house)
+    emu_rig = build_emulated(parse_config(data))
+    with emu_rig.emulator, LiveSim(emu_rig) as live:
+        live.wait_for(lambda: _temp(emu_rig) is not None, 10, "a first reading")
+        emu_rig.emulator.inject_sensor("bathroom", "stuck")
+        live.do(lambda: emu_rig.daemon.submit(_start()))
+        live.wait_for(lambda: "sensor_stuck" in _reasons(live, "cycle_aborted"), 20, "stuck abort")
+        live.wait_for(lambda: not any(emu_rig.emulator.relays().values()), 5, "relays off")
+        faults = [
+            e.data.get("message", "") for s in live.statuses for e in s.events if e.kind == "fault"
+        ]
+        assert any("has not changed at all" in str(m) for m in faults)

@@ -95,6 +95,7 @@ def wiring_from_config(cfg: Config) -> Wiring:
         cold_line_max_c=control.cold_line_max_c,
         hysteresis_c=control.hysteresis_c,
         sensor_period_s=control.sensor_period_s,
+        stuck_after_s=control.stuck_after_s,
     )
     return Wiring(
         params=params,

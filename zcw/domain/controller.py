@@ -50,8 +50,6 @@ MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
 # is not worth a fault (everything is off, and a start is still refused) for this long.
 STARTUP_GRACE_S = 5.0
-# A DS18B20 that reports the very same value for this long while water flows is stuck.
-STUCK_AFTER_S = 60.0
 
 
 def loop_key(name: str) -> str:
@@ -564,7 +562,7 @@ class Controller:
         if self._now_s - self._pump_on_s < transit:
             return False
         since = max(run.changed_at_s, self._heater_proven_s)
-        return self._now_s - since >= STUCK_AFTER_S
+        return self._now_s - since >= self.params.stuck_after_s
 
     def _end_loop(self, run: _LoopRun, state: LoopState, reason: str) -> None:
         run.state = state

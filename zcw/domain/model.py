@@ -66,6 +66,9 @@ class Params:
     cold_line_max_c: float = 38.0
     hysteresis_c: float = 2.0
     sensor_period_s: float = 1.0
+    # A loop reading frozen this long while the heater outlet proves hot water is coming is
+    # a stuck sensor (I4).
+    stuck_after_s: float = 60.0
     # Hard cap the bridge enforces on any relay-ON whatever the host says (PRODUCT §3).
     bridge_cap_s: float = 600.0
 
