@@ -8,21 +8,16 @@ latency runs from the release to the valve relay switching ON in the emulated bo
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 import tomllib
 from importlib import resources
 
+from hil.bench_stats import summary_ms
 from zcw.app.hardware import build_emulated
 from zcw.config import parse_config
 from zcw.domain.model import Request, Source
 from zcw.testing.live import LiveSim
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(n: int = 200) -> None:
@@ -54,10 +49,7 @@ def main(n: int = 200) -> None:
             live.wait_for(lambda: not any(rig.emulator.relays().values()), 5, "relays off")
             time.sleep(0.1)
     print(f"button release → valve relay ON through the pty, {n} presses:")
-    print(
-        f"  p50 {statistics.median(latencies):.1f} ms   p99 {percentile(latencies, 0.99):.1f} ms"
-        f"   max {max(latencies):.1f} ms"
-    )
+    print(summary_ms(latencies))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ simulated daemon ticking in real time, and publishes N ``start``/``stop`` pairs;
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hil.bench_stats import summary_ms
 from zcw.adapters.mqtt_client import MqttSettings
 from zcw.adapters.mqtt_payloads import Topics
 from zcw.app.mqtt_bridge import MqttBridge
@@ -25,11 +25,6 @@ from zcw.app.sim import build_sim
 from zcw.config import parse_config
 from zcw.ports import RelayCommand
 from zcw.testing.broker import Broker
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(n: int = 200) -> None:
@@ -79,10 +74,7 @@ def main(n: int = 200) -> None:
             client.loop_stop()
             client.disconnect()
     print(f"MQTT command → relay command, {n} commands on loopback:")
-    print(
-        f"  p50 {statistics.median(latencies):.1f} ms   p99 {percentile(latencies, 0.99):.1f} ms"
-        f"   max {max(latencies):.1f} ms"
-    )
+    print(summary_ms(latencies))
 
 
 if __name__ == "__main__":
