@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         config_arg(sub.add_parser(name, help=text))
     monitor = sub.add_parser("monitor", help="follow the daemon's events live")
     config_arg(monitor)
+    bench = sub.add_parser("bench", help="compare control strategies on simulated houses")
+    bench.add_argument("--house", action="append", default=[], metavar="NAME|FILE")
+    bench.add_argument("--strategy", action="append", default=[], metavar="NAME")
+    bench.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    bench.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
+    bench.add_argument("--json", action="store_true", help="print the §6 JSON")
     bridge = sub.add_parser("bridge", help="look at the bridge directly (daemon stopped)")
     bridge_sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
     config_arg(bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason"))
@@ -85,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _client(args, Console())
         if args.command == "bridge":
             return _bridge(args, Console())
+        if args.command == "bench":
+            from hil.bench.cli import main as bench_main
+
+            return bench_main(args.house, args.strategy, args.seed, args.seeds, args.json)
         _parser().print_help()
         return EXIT_USAGE
     except ConfigError as err:

@@ -1,0 +1,1 @@
+"""`zcw bench`: control strategies against the physical limit on simulated houses."""

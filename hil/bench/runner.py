@@ -1,0 +1,148 @@
+"""Run a strategy through a day on a (randomised) house and measure every event (PRODUCT §6).
+
+Per event: ``hot_at_valve_s`` (trigger → true water at the valve ≥ ready_c, or None),
+``stop_s``, ``water_moved_l``, ``hot_into_cold_l`` (water ≥ 38 °C pushed into the cold or
+return line), ``cold_line_peak_c``, ``heater_energy_kj`` and ``outcome``. Summaries compare
+each strategy with the oracle, event by event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hil.bench.scenario import DAY_START_S, day_scenario
+from hil.bench.strategies import make
+from hil.house import load_house
+from hil.plant import Plant
+
+READY_C = 38.0
+COLD_LINE_MAX_C = 38.0
+EVENT_LIMIT_S = 700.0
+TICK_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """One trigger, measured on the plant's true state."""
+
+    loop: str
+    at_s: float
+    hot_at_valve_s: float | None
+    stop_s: float | None
+    water_moved_l: float
+    hot_into_cold_l: float
+    cold_line_peak_c: float | None
+    heater_energy_kj: float
+    outcome: str
+
+
+def run_day(house_ref: str, strategy: str, seed: int) -> dict[str, Any]:
+    """One house, one strategy, one seed: the day's events, JSON-ready."""
+    base = load_house(house_ref)
+    house = base.randomised(seed)
+    plant = Plant(house)
+    strat = make(strategy, plant, READY_C)
+    events = day_scenario(plant.loops, seed)
+    now = DAY_START_S
+    results: list[EventResult] = []
+    for ev in events:
+        strat.idle(ev.at_s - now)
+        now = ev.at_s
+        result, took = _one_event(strat, plant, ev.loop, ev.at_s)
+        results.append(result)
+        now += took
+        # The user opens the tap a little later and draws for a while.
+        wait = max(ev.draw_after_s - took, 0.0)
+        strat.idle(wait)
+        plant.set_draw(ev.loop, ev.draw_lpm)
+        strat.idle(ev.draw_s)
+        plant.set_draw(ev.loop, 0.0)
+        now += wait + ev.draw_s
+    return {
+        "house": base.name,
+        "strategy": strategy,
+        "seed": seed,
+        "events": [asdict(r) for r in results],
+    }
+
+
+def _one_event(strat: Any, plant: Plant, loop: str, at_s: float) -> tuple[EventResult, float]:
+    plant.reset_metrics()
+    hot_at: float | None = 0.0 if plant.water_at_valve_c(loop) >= READY_C else None
+    strat.begin(loop)
+    elapsed = 0.0
+    stop_at: float | None = None
+    pumped = False
+    while elapsed < EVENT_LIMIT_S:
+        strat.tick(TICK_S)
+        elapsed += TICK_S
+        if hot_at is None and plant.water_at_valve_c(loop) >= READY_C:
+            hot_at = elapsed
+        moving = plant.pump_on or plant.valves.get(loop, False)
+        pumped |= plant.pump_on
+        if pumped and stop_at is None and not plant.pump_on:
+            stop_at = elapsed
+        if not strat.active and not moving and elapsed >= 1.0:
+            break
+    for _ in range(int(5.0 / TICK_S)):  # the valve lag and the pump's spin-down
+        strat.tick(TICK_S)
+        elapsed += TICK_S
+    peak = plant.cold_line_peak_c
+    outcome = "already_hot" if not pumped else ("hot" if hot_at is not None else "cold")
+    return (
+        EventResult(
+            loop=loop,
+            at_s=at_s,
+            hot_at_valve_s=None if hot_at is None else round(hot_at, 2),
+            stop_s=None if stop_at is None else round(stop_at, 2),
+            water_moved_l=round(plant.pumped_volume_l, 3),
+            hot_into_cold_l=round(plant.hot_into_cold_l, 3),
+            cold_line_peak_c=None if math.isinf(peak) else round(peak, 2),
+            heater_energy_kj=round(plant.heater_energy_kj, 1),
+            outcome=outcome,
+        ),
+        elapsed,
+    )
+
+
+def summarise(run: dict[str, Any], oracle: dict[str, Any] | None) -> dict[str, Any]:
+    """PRODUCT §6 summary; ratios are over the oracle's run of the same house and seed."""
+    events = run["events"]
+    ratios: list[float] = []
+    if oracle is not None:
+        for mine, best in zip(events, oracle["events"], strict=True):
+            o, m = best["hot_at_valve_s"], mine["hot_at_valve_s"]
+            if o and o > 0 and best["outcome"] == "hot":
+                ratios.append(math.inf if m is None else m / o)
+    energy = sum(e["heater_energy_kj"] for e in events)
+    oracle_energy = sum(e["heater_energy_kj"] for e in oracle["events"]) if oracle else None
+    peaks = [e["cold_line_peak_c"] for e in events if e["cold_line_peak_c"] is not None]
+    finite = [r for r in ratios if math.isfinite(r)]
+    return {
+        "latency_ratio_mean": round(sum(finite) / len(finite), 3) if finite else None,
+        "latency_ratio_max": (
+            round(max(ratios), 3)
+            if ratios and all(map(math.isfinite, ratios))
+            else (None if not ratios else "inf")
+        ),
+        "energy_ratio": round(energy / oracle_energy, 3) if oracle_energy else None,
+        "hot_into_cold_l_total": round(sum(e["hot_into_cold_l"] for e in events), 2),
+        "cold_line_peak_max_c": max(peaks) if peaks else None,
+        "violations": sum(1 for p in peaks if p > COLD_LINE_MAX_C),
+        "failed_events": sum(1 for e in events if e["outcome"] == "cold"),
+        "events": len(events),
+    }
+
+
+def merge_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several seeds of one house and strategy as one run (events concatenated)."""
+    first = runs[0]
+    return {
+        "house": first["house"],
+        "strategy": first["strategy"],
+        "seeds": [r["seed"] for r in runs],
+        "events": [e for r in runs for e in r["events"]],
+    }

@@ -1,0 +1,83 @@
+"""A short bench: the §6 JSON schema, and figures that must hang together."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from hil.bench.cli import bench
+from hil.bench.strategies import STRATEGIES
+
+EVENT_KEYS = {
+    "loop",
+    "hot_at_valve_s",
+    "stop_s",
+    "water_moved_l",
+    "hot_into_cold_l",
+    "cold_line_peak_c",
+    "heater_energy_kj",
+    "outcome",
+}
+SUMMARY_KEYS = {
+    "latency_ratio_mean",
+    "latency_ratio_max",
+    "energy_ratio",
+    "hot_into_cold_l_total",
+    "cold_line_peak_max_c",
+    "violations",
+    "failed_events",
+}
+
+
+def test_short_bench_schema_and_consistency() -> None:
+    report = bench(["R0", "H4"], list(STRATEGIES), [0], progress=None, workers=2)
+    runs = report["runs"]
+    assert {(r["house"], r["strategy"]) for r in runs} == {
+        (h, s) for h in ("R0", "H4") for s in STRATEGIES
+    }
+    by = {(r["house"], r["strategy"]): r for r in runs}
+    for run in runs:
+        assert SUMMARY_KEYS <= set(run["summary"])
+        for e in run["events"]:
+            assert EVENT_KEYS <= set(e)
+            # what went into the cold line is part of what the pump moved
+            assert e["hot_into_cold_l"] <= e["water_moved_l"] + 1e-6
+            assert e["heater_energy_kj"] >= 0
+        s = run["summary"]
+        assert s["hot_into_cold_l_total"] == round(
+            sum(e["hot_into_cold_l"] for e in run["events"]), 2
+        )
+        assert s["violations"] <= len(run["events"])
+    for house in ("R0", "H4"):
+        oracle = by[(house, "oracle")]
+        assert oracle["summary"]["latency_ratio_mean"] == 1.0
+        assert oracle["summary"]["energy_ratio"] == 1.0
+        assert oracle["summary"]["failed_events"] == 0
+        first = oracle["events"][0]
+        for strategy in STRATEGIES:
+            other = by[(house, strategy)]["events"][0]
+            # Same day, same starting state: nobody gets hot water sooner than the oracle.
+            if other["hot_at_valve_s"] is not None:
+                assert first["hot_at_valve_s"] <= other["hot_at_valve_s"] + 0.25
+    # The naive strategies show the problem: the timer never delivers hot water on H4's
+    # far tap, and the threshold on a dry clip floods the cold line.
+    timer_h4 = by[("H4", "timer")]
+    assert any(e["outcome"] == "cold" for e in timer_h4["events"] if e["loop"] == "far")
+    assert by[("H4", "threshold")]["summary"]["hot_into_cold_l_total"] > 10 * max(
+        by[("H4", "oracle")]["summary"]["hot_into_cold_l_total"], 0.1
+    )
+
+
+def test_bench_command_prints_json() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "zcw", "bench", "--house", "H1", "--strategy", "zcw", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    (run,) = report["runs"]
+    assert run["house"] == "H1" and run["strategy"] == "zcw"
+    assert SUMMARY_KEYS <= set(run["summary"])
