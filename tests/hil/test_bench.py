@@ -38,9 +38,9 @@ def test_short_bench_schema_and_consistency() -> None:
     }
     by = {(r["house"], r["strategy"]): r for r in runs}
     for run in runs:
-        assert SUMMARY_KEYS <= set(run["summary"])
+        assert set(run["summary"]) >= SUMMARY_KEYS
         for e in run["events"]:
-            assert EVENT_KEYS <= set(e)
+            assert set(e) >= EVENT_KEYS
             # what went into the cold line is part of what the pump moved
             assert e["hot_into_cold_l"] <= e["water_moved_l"] + 1e-6
             assert e["heater_energy_kj"] >= 0
@@ -80,4 +80,4 @@ def test_bench_command_prints_json() -> None:
     report = json.loads(out.stdout)
     (run,) = report["runs"]
     assert run["house"] == "H1" and run["strategy"] == "zcw"
-    assert SUMMARY_KEYS <= set(run["summary"])
+    assert set(run["summary"]) >= SUMMARY_KEYS
