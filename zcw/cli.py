@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("loop", nargs="?", help="loop name")
     for name, text in (("stop", "stop the running cycle"), ("reset", "clear latched faults")):
         config_arg(sub.add_parser(name, help=text))
+    history = sub.add_parser("history", help="recent cycles and faults")
+    config_arg(history)
+    history.add_argument("--json", action="store_true", help="print as JSON")
     monitor = sub.add_parser("monitor", help="follow the daemon's events live")
     config_arg(monitor)
     bench = sub.add_parser("bench", help="compare control strategies on simulated houses")
@@ -87,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 console.print("usage: zcw config check [-c FILE]")
                 return EXIT_USAGE
             return _config_check(args.config, console)
-        if args.command in ("status", "start", "stop", "reset", "monitor"):
+        if args.command in ("status", "start", "stop", "reset", "monitor", "history"):
             return _client(args, Console())
         if args.command == "bridge":
             return _bridge(args, Console())
@@ -268,6 +271,12 @@ def _client(args: argparse.Namespace, out: Console) -> int:
     if not reply.get("ok"):
         out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
         return EXIT_FAIL
+    if args.command == "history":
+        if args.json:
+            print(json.dumps({"cycles": reply["cycles"], "faults": reply["faults"]}, indent=2))
+        else:
+            out.print(_history_text(reply), highlight=False)
+        return EXIT_OK
     if args.command == "status":
         if args.json:
             print(json.dumps(reply["status"], indent=2))
@@ -281,6 +290,32 @@ def _client(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{args.command}: done")
     rejected = any(e.get("event") == "rejected" for e in events)
     return EXIT_FAIL if rejected else EXIT_OK
+
+
+def _history_text(reply: dict[str, Any]) -> str:
+    import datetime as dt
+
+    def when(ts: float | None) -> str:
+        return "—" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+    lines = ["cycles (newest first):"]
+    for c in reply["cycles"]:
+        tth = "—" if c["time_to_hot_s"] is None else f"{c['time_to_hot_s']:.1f} s"
+        vol = "—" if c["volume_l"] is None else f"{c['volume_l']:.1f} L"
+        loops = ",".join(c["loops"])
+        source, outcome = c["source"], c["outcome"]
+        lines.append(
+            f"  {when(c['ended_at'])}  {loops:<12} {source:<9} {tth:>8} {vol:>7}  {outcome}"
+        )
+    if not reply["cycles"]:
+        lines.append("  none yet")
+    lines.append("faults (newest first):")
+    for f in reply["faults"]:
+        cleared = f" (cleared {when(f['cleared_at'])})" if f["cleared_at"] else ""
+        lines.append(f"  {when(f['at'])}  {f['code']}: {f['message']}{cleared}")
+    if not reply["faults"]:
+        lines.append("  none")
+    return "\n".join(lines)
 
 
 def _event_text(e: dict[str, Any]) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
+from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
 from zcw.app.state_json import event_dict, status_dict
 from zcw.domain.model import Request, Source
@@ -21,8 +23,9 @@ REPLY_TIMEOUT_S = 5.0
 class ControlHandler:
     """Turns socket requests into daemon requests and waits for their feedback."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, store: Store | None = None) -> None:
         self._daemon = daemon
+        self._store = store
         self._waiters: list[asyncio.Future[Status]] = []
         self._monitors: list[asyncio.Queue[Status]] = []
         daemon.observe(self._on_status)
@@ -49,6 +52,11 @@ class ControlHandler:
         if cmd == "status":
             status = self._daemon.status or await self._next_status()
             return {"ok": True, "status": status_dict(status)}
+        if cmd == "history":
+            if self._store is None:
+                return {"ok": False, "error": "this daemon runs without a history store"}
+            cycles = [asdict(c) for c in self._store.cycles(limit=50)]
+            return {"ok": True, "cycles": cycles, "faults": self._store.faults(limit=50)}
         if cmd in ("start", "stop", "reset"):
             request = Request(cmd, Source.CLI, loop)
         elif cmd == "mode" and req.get("mode") in ("auto", "away"):
@@ -56,7 +64,8 @@ class ControlHandler:
         else:
             return {
                 "ok": False,
-                "error": f"unknown command {cmd!r}; expected status, start, stop, reset or mode",
+                "error": f"unknown command {cmd!r}; expected status, start, stop, reset, mode "
+                "or history",
             }
         self._daemon.submit(request)
         status = await self._next_status()

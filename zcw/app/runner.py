@@ -170,7 +170,8 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    handler = ControlHandler(daemon)
+    adapters = adapters or Adapters()
+    handler = ControlHandler(daemon, adapters.store)
     server = ControlServer(cfg.socket_path, handler.handle, handler.stream)
     try:
         await server.start()
@@ -184,7 +185,6 @@ async def serve(
     else:
         ticker = tick_real(daemon, stop)
     task = asyncio.create_task(ticker)
-    adapters = adapters or Adapters()
     background = [asyncio.create_task(run()) for run in adapters.tasks]
     try:
         if interactive:
