@@ -357,7 +357,12 @@ class Controller:
             return
         self._faults[fault.key] = fault
         if current is None or current.code != fault.code:
-            self._emit("fault", loop=fault.loop, reason=fault.code, data={"message": fault.message})
+            self._emit(
+                "fault",
+                loop=fault.loop,
+                reason=fault.code,
+                data={"message": fault.message, "hint": fault.hint},
+            )
 
     def _clear(self, code: str, loop: str | None = None) -> None:
         fault = self._faults.get((code, loop))

@@ -122,7 +122,9 @@ class Dashboard:
             log = Text()
             for at_s, e in self._events:
                 extra = " ".join(str(x) for x in (e.loop, e.source, e.reason) if x is not None)
-                data = " ".join(f"{k}={v}" for k, v in e.data.items() if k != "message")
+                data = " ".join(
+                    f"{k}={v}" for k, v in e.data.items() if k not in ("message", "hint")
+                )
                 rel = at_s - (self._t0_s or 0.0)
                 log.append(f"{rel:9.1f}s  {e.kind} {extra} {data}\n", style="dim")
             parts.append(log)
