@@ -257,3 +257,14 @@ def test_secrets_never_appear_in_repr_logs_or_state(
             adapters.store.close()
     assert "readable by everyone" in caplog.text
     assert secret not in caplog.text
+
+
+def test_pipe_and_flow_hints_give_a_transit_estimate() -> None:
+    from zcw.app.wiring import transit_estimate_s, wiring_from_config
+
+    # R0: 15 m of PPR 20×2.8 (2.44 L) at 8 L/min: hot water after ≈ 26 s; the estimate errs long
+    estimate = transit_estimate_s(15, "ppr_20x2.8", 8.0)
+    assert estimate is not None and 26.0 <= estimate <= 45.0
+    assert transit_estimate_s(None, "ppr_20x2.8", 8.0) is None
+    cfg = load_config(ROOT / "config" / "crossover.toml")
+    assert wiring_from_config(cfg).params.loops[0].transit_hint_s == estimate

@@ -19,6 +19,26 @@ from zcw.ports import RelayCommand
 # a frozen daemon leaves a relay on for at most this long (plus the bridge's own dead-man).
 RELAY_DEADLINE_S = 5.0
 
+# Water volume per metre of common hot pipes (PHYSICS.md §1.1), for the transit estimate.
+LITRES_PER_M = {
+    "ppr_20x2.0": 0.201,
+    "ppr_20x2.3": 0.186,
+    "ppr_20x2.8": 0.163,
+    "ppr_20x3.4": 0.137,
+    "ppr_25x3.5": 0.254,
+    "ppr_25x4.2": 0.216,
+    "pex_1/2": 0.114,
+    "pex_3/4": 0.228,
+    "cu_1/2_l": 0.151,
+    "cu_1/2_m": 0.164,
+    "cu_3/4_l": 0.312,
+    "cu_3/4_m": 0.333,
+}
+# Water moved before hot water arrives is 1.3–1.7× the pipe volume (PHYSICS.md §5.1), plus
+# the heater's ignition; err long, since this only bounds when a missing rise means trouble.
+TRANSIT_FACTOR = 1.7
+IGNITION_ALLOWANCE_S = 10.0
+
 # Lag of the loop sensor when the config gives no better hint: a DS18B20 clamped on a
 # metal valve body with paste (PHYSICS.md §4).
 DEFAULT_SENSOR_TAU_S = 8.0
@@ -54,6 +74,16 @@ class Wiring:
         return tuple(self.roles)
 
 
+def transit_estimate_s(
+    length_m: float | None, pipe: str | None, flow_lpm: float | None
+) -> float | None:
+    """Seconds from pump start to hot water at the valve, from the config's hints, if given."""
+    if length_m is None or flow_lpm is None or flow_lpm <= 0:
+        return None
+    litres = length_m * LITRES_PER_M.get(pipe or "", LITRES_PER_M["ppr_20x2.8"])
+    return round(TRANSIT_FACTOR * litres / flow_lpm * 60.0 + IGNITION_ALLOWANCE_S, 1)
+
+
 def wiring_from_config(cfg: Config) -> Wiring:
     control = cfg.control
     pump = cfg.pump
@@ -78,6 +108,9 @@ def wiring_from_config(cfg: Config) -> Wiring:
                 if lc.sensor_tau_s is not None
                 else DEFAULT_SENSOR_TAU_S,
                 flow_hint_lpm=pump.flow_lpm if pump is not None else None,
+                transit_hint_s=transit_estimate_s(
+                    lc.pipe_length_m, lc.pipe, pump.flow_lpm if pump is not None else None
+                ),
             )
         )
     heater_out = cfg.heater.outlet_sensor if cfg.heater is not None else None
