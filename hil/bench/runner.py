@@ -17,9 +17,12 @@ from hil.bench.scenario import DAY_START_S, day_scenario
 from hil.bench.strategies import make
 from hil.house import load_house
 from hil.plant import Plant
+from zcw.config import default_config
 
-READY_C = 38.0
-COLD_LINE_MAX_C = 38.0
+# Every strategy aims at zcw's default ready_c and is judged against its default cold-line limit.
+_DEFAULTS = default_config()
+READY_C = _DEFAULTS.loops[0].ready_c
+COLD_LINE_MAX_C = _DEFAULTS.control.cold_line_max_c
 EVENT_LIMIT_S = 700.0
 TICK_S = 0.25
 
@@ -90,8 +93,16 @@ def _one_event(strat: Any, plant: Plant, loop: str, at_s: float) -> tuple[EventR
     for _ in range(int(5.0 / TICK_S)):  # the valve lag and the pump's spin-down
         strat.tick(TICK_S)
         elapsed += TICK_S
-    peak = plant.cold_line_peak_c
-    outcome = "already_hot" if not pumped else ("hot" if hot_at is not None else "cold")
+    # In the return_line topology the loop pushes into a dedicated return pipe: the cold line
+    # (and the RO purifier on it) never sees that water, so there is no cold-line peak to judge.
+    # The water ≥ 38 °C it pushes still counts in hot_into_cold_l (PRODUCT §6: "cold or return").
+    peak = -math.inf if plant.house.topology == "return_line" else plant.cold_line_peak_c
+    # Not pumping is only a success if the water really was hot: a request the strategy
+    # refused (a latched fault, say) with cold water at the valve is a failed event.
+    if hot_at is None:
+        outcome = "cold" if pumped else "refused"
+    else:
+        outcome = "hot" if pumped else "already_hot"
     return (
         EventResult(
             loop=loop,
@@ -132,7 +143,7 @@ def summarise(run: dict[str, Any], oracle: dict[str, Any] | None) -> dict[str, A
         "hot_into_cold_l_total": round(sum(e["hot_into_cold_l"] for e in events), 2),
         "cold_line_peak_max_c": max(peaks) if peaks else None,
         "violations": sum(1 for p in peaks if p > COLD_LINE_MAX_C),
-        "failed_events": sum(1 for e in events if e["outcome"] == "cold"),
+        "failed_events": sum(1 for e in events if e["outcome"] in ("cold", "refused")),
         "events": len(events),
     }
 

@@ -81,3 +81,73 @@ def test_bench_command_prints_json() -> None:
     (run,) = report["runs"]
     assert run["house"] == "H1" and run["strategy"] == "zcw"
     assert set(run["summary"]) >= SUMMARY_KEYS
+
+
+def test_zcw_detects_h4_heater_not_firing_within_30_s() -> None:
+    """PRODUCT §6: on the hard house, a heater that does not ignite is caught within 30 s."""
+    from hil.bench.strategies import Zcw
+    from hil.house import load_house
+    from hil.plant import Plant
+    from zcw.domain.controller import Phase
+
+    plant = Plant(load_house("H4"))
+    plant.fail_ignition()
+    zcw = Zcw(plant, 36.0)
+    zcw.idle(600.0)
+    zcw.begin("far")
+    pump_on: float | None = None
+    while zcw.active and plant.t_s < 700.0:
+        zcw.tick(0.25)
+        if plant.pump_on and pump_on is None:
+            pump_on = plant.t_s
+    assert pump_on is not None
+    faults = [f.code for f in zcw.daemon.controller.faults]
+    assert faults == ["heater_not_firing"]
+    detected = zcw.daemon.controller.snapshot().last_cycle
+    assert detected is not None and detected.outcome == "heater_not_firing"
+    assert zcw.daemon.controller.phase is Phase.IDLE
+    assert not plant.pump_on and not any(plant.valves.values())
+    # Pump on → fault: the outlet sensor's ignition_timeout_s, plus at most a tick or two.
+    ran_s = plant.t_s - pump_on
+    assert ran_s <= 31.0, ran_s
+
+
+def test_a_refused_request_with_cold_water_is_a_failed_event() -> None:
+    """Not pumping only counts as success when the water really was hot already."""
+    from hil.bench.runner import summarise
+
+    events = [
+        {
+            "hot_at_valve_s": None,
+            "outcome": "refused",
+            "heater_energy_kj": 0.0,
+            "hot_into_cold_l": 0.0,
+            "cold_line_peak_c": None,
+        },
+        {
+            "hot_at_valve_s": 0.0,
+            "outcome": "already_hot",
+            "heater_energy_kj": 0.0,
+            "hot_into_cold_l": 0.0,
+            "cold_line_peak_c": None,
+        },
+    ]
+    oracle = [
+        {
+            "hot_at_valve_s": 30.0,
+            "outcome": "hot",
+            "heater_energy_kj": 100.0,
+            "hot_into_cold_l": 0.0,
+            "cold_line_peak_c": 35.0,
+        },
+        {
+            "hot_at_valve_s": 0.0,
+            "outcome": "already_hot",
+            "heater_energy_kj": 0.0,
+            "hot_into_cold_l": 0.0,
+            "cold_line_peak_c": None,
+        },
+    ]
+    s = summarise({"events": events}, {"events": oracle})
+    assert s["failed_events"] == 1
+    assert s["latency_ratio_max"] == "inf"
