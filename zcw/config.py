@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -124,7 +124,7 @@ class LoopConfig(_Model):
     """[[loops]]: one far tap with its valve and sensor."""
 
     name: str
-    ready_c: float = Field(38.0, ge=25, le=60)
+    ready_c: float = Field(36.0, ge=25, le=60)
     max_run_s: float = Field(180, ge=10, le=BRIDGE_CAP_S)
     sensor: str | None = None
     valve_relay: Channel | None = None
@@ -561,15 +561,24 @@ def default_config() -> Config:
     return parse_config(tomllib.loads(_default_text()), source="built-in default")
 
 
-def config_for_house_loops(loops: Sequence[str], house: str) -> Config:
-    """A default simulated config with one loop per tap of ``house`` (valves on channels 1…n)."""
+def config_for_house_loops(
+    loops: Sequence[str], house: str, *, sensors: Collection[str] = ()
+) -> Config:
+    """A default simulated config with one loop per tap of ``house`` (valves on channels 1…n).
+
+    ``sensors`` are the house's installed sensors: a ``<tap>.cold`` sensor becomes that loop's
+    T_cold guard and ``heater_out`` the heater's T_out, as an installer would wire them.
+    """
     data = tomllib.loads(_default_text())
     data["bridge"] = {**data.get("bridge", {}), "port": "sim", "sim_house": house}
     template = data["loops"][0]
     data["loops"] = [
         {**template, "name": name, "sensor": name, "valve_relay": i + 1}
+        | ({"cold_sensor": f"{name}.cold"} if f"{name}.cold" in sensors else {})
         for i, name in enumerate(loops)
     ]
+    if "heater_out" in sensors:
+        data["heater"] = {"outlet_sensor": "heater_out"}
     return parse_config(data, source=f"default for house {house}")
 
 
