@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,28 @@ def test_other_houses_run_with_a_generated_default_config(house: str) -> None:
     run_until(rig, lambda s: any(e.kind == "hot_ready" for e in s.events), 170.0)
     status = settle(rig, 3.0)
     assert not status.confirmed.pump and not any(status.confirmed.valves.values())
+
+
+def test_learned_transit_is_stored_and_restored_by_the_next_daemon(tmp_path: Path) -> None:
+    from zcw.adapters.store import Store
+    from zcw.app.history import HistoryRecorder
+
+    db = tmp_path / "history.db"
+    rig = build_sim(default_config())
+    with Store(db) as store:
+        recorder = HistoryRecorder(store)
+        recorder.restore(rig.daemon.controller.restore_learned)
+        rig.daemon.observe(recorder)
+        settle(rig, 5.0)
+        rig.daemon.submit(Request("start", Source.CLI))
+        run_until(rig, lambda s: any(e.kind == "hot_ready" for e in s.events), 120.0)
+        settle(rig, 3.0)
+        taught = rig.daemon.controller.learned["bathroom"]
+        # R0 from cold: its physical limit is ≈ 25 s, the sensor adds a few.
+        assert taught.transit_s is not None and 20.0 <= taught.transit_s <= 45.0
+
+    again = build_sim(default_config())
+    assert again.daemon.controller.learned["bathroom"].transit_s is None
+    with Store(db) as store:
+        HistoryRecorder(store).restore(again.daemon.controller.restore_learned)
+    assert again.daemon.controller.learned["bathroom"] == taught

@@ -396,3 +396,44 @@ def test_return_line_without_valve_runs_pump_alone() -> None:
     heat(r)
     r.run(2.0)
     assert r.relays.all_off
+
+
+def test_heater_check_without_outlet_or_transit_leaves_long_pipes_to_max_run() -> None:
+    # A 166 s pipe (H4's far tap) with nothing known: a guessed deadline would abort every
+    # cycle as a false "heater not firing". max_run_s ends the cycle instead.
+    loop = LoopParams(name="bathroom", sensor_tau_s=0.0, max_run_s=180.0)
+    r = rig(loop, ignition_timeout_s=30.0)
+    r.request("start")
+    r.run(170.0)
+    assert not r.controller.faults
+    assert r.controller.phase is Phase.RUNNING
+    r.run(15.0)
+    assert [f.code for f in r.controller.faults] == ["max_run"]
+
+
+def test_learned_transit_bounds_the_heater_check_on_the_next_cycle() -> None:
+    loop = LoopParams(name="bathroom", sensor_tau_s=0.0, max_run_s=180.0)
+    r = rig(loop, ignition_timeout_s=30.0, min_rest_s=0.0)
+    r.request("start")
+    r.run(40.0)
+    heat(r)  # a cold start, hot after ≈ 40 s of pumping: that is the loop's transit
+    r.run(3.0)
+    learned = r.controller.learned["bathroom"].transit_s
+    assert learned is not None and 39.0 <= learned <= 41.5
+    assert r.controller.snapshot().learned["bathroom"].transit_cycles == 1
+    r.set_loop("bathroom", 20.0)  # the pipe cools; now the heater fails
+    r.run(5.0)
+    r.request("start")
+    r.run(30.0 + learned - 1.0)
+    assert not r.controller.faults
+    r.run(3.0)
+    assert [f.code for f in r.controller.faults] == ["heater_not_firing"]
+
+
+def test_a_warm_start_teaches_nothing_about_transit() -> None:
+    r = rig(start_c=30.0)  # ready 38: 8 K short of it, the pipe was still warm
+    r.request("start")
+    r.run(10.0)
+    heat(r)
+    r.run(3.0)
+    assert r.controller.learned["bathroom"].transit_s is None

@@ -1,4 +1,5 @@
-"""History in SQLite (WAL): cycles, faults, and per-minute temperature aggregates.
+"""History in SQLite (WAL): cycles, faults, per-minute temperature aggregates, and what each
+loop has taught the controller (one JSON row per loop, so it survives restarts).
 
 WAL mode with ``synchronous=NORMAL`` survives a kill -9 of the daemon with nothing lost and a
 power cut with at most the last transaction lost, never a corrupt file. Each write is its own
@@ -8,6 +9,7 @@ short transaction, so a crash mid-cycle leaves every earlier row intact.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -42,6 +44,11 @@ CREATE TABLE IF NOT EXISTS temps (
     sum_c REAL NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (minute, sensor)
+);
+CREATE TABLE IF NOT EXISTS learned (
+    loop TEXT PRIMARY KEY,
+    data TEXT NOT NULL,           -- JSON, see zcw.domain.learning.Learned
+    updated_at REAL NOT NULL
 );
 """
 
@@ -162,3 +169,24 @@ class Store:
             {"at": r[0], "code": r[1], "loop": r[2], "message": r[3], "cleared_at": r[4]}
             for r in rows
         ]
+
+    def save_learned(self, loop: str, data: dict[str, Any], at: float | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO learned (loop, data, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(loop) DO UPDATE SET data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                (loop, json.dumps(data, sort_keys=True), time.time() if at is None else at),
+            )
+
+    def learned(self) -> dict[str, dict[str, Any]]:
+        """Loop name → stored JSON object; a row that is not a JSON object is skipped."""
+        out: dict[str, dict[str, Any]] = {}
+        for loop, text in self.db.execute("SELECT loop, data FROM learned").fetchall():
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                out[loop] = data
+        return out

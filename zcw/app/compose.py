@@ -41,7 +41,12 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
         # History is worth having but never worth not heating water for.
         log.error("history store %s unavailable (%s); running without history", cfg.store_path, exc)
     else:
-        daemon.observe(HistoryRecorder(out.store))
+        recorder = HistoryRecorder(out.store)
+        try:
+            recorder.restore(daemon.controller.restore_learned)
+        except sqlite3.Error as exc:
+            log.error("could not read learned parameters from %s (%s)", cfg.store_path, exc)
+        daemon.observe(recorder)
 
     if cfg.mqtt is not None:
         m = cfg.mqtt

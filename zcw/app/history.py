@@ -1,4 +1,5 @@
-"""Record history from the tick's status: finished cycles, fault edges, temperature minutes.
+"""Record history from the tick's status: finished cycles, fault edges, temperature minutes,
+and each loop's learned parameters whenever they change.
 
 Writes happen only on changes (a cycle ends, a fault rises or clears) and once a minute for
 the temperature aggregates, so the SD card of a Pi is not worn by the 4 Hz control tick.
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from zcw.adapters.store import CycleRecord, Store
 from zcw.app.daemon import Status
 from zcw.domain.controller import CycleSummary
+from zcw.domain.learning import Learned
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
@@ -29,6 +31,15 @@ class HistoryRecorder:
         self._pending: dict[str, list[float]] = {}
         self._last_flush = wall_clock()
         self._failed = False
+        self._learned: dict[str, Learned] = {}
+
+    def restore(self, daemon_learned: Callable[[dict[str, Learned]], None]) -> None:
+        """Hand what earlier runs learned to the controller (before the first tick)."""
+        restored = {name: Learned.from_json(data) for name, data in self._store.learned().items()}
+        self._learned = dict(restored)
+        daemon_learned(restored)
+        for name, value in restored.items():
+            log.info("loop %s: learned transit %s s from earlier runs", name, value.transit_s)
 
     def __call__(self, status: Status) -> None:
         try:
@@ -67,6 +78,10 @@ class HistoryRecorder:
                 self._store.fault_raised(event.reason, event.loop, message, now)
             elif event.kind == "fault_cleared" and event.reason:
                 self._store.fault_cleared(event.reason, event.loop, now)
+        for name, value in snap.learned.items():
+            if self._learned.get(name) != value:
+                self._store.save_learned(name, value.to_json(), now)
+                self._learned[name] = value
         for name, view in snap.loops.items():
             if view.temp_c is not None:
                 self._pending.setdefault(name, []).append(view.temp_c)

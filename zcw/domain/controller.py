@@ -26,6 +26,7 @@ from typing import Literal
 from zcw.domain import faults as F
 from zcw.domain.arrival import ArrivalEstimator
 from zcw.domain.faults import Fault
+from zcw.domain.learning import Learned
 from zcw.domain.model import (
     Event,
     EventKind,
@@ -45,6 +46,8 @@ HEATER_OUT = "heater_out"
 # there is no outlet sensor (smaller: it sees the front through the pipe wall).
 HEATER_RISE_C = 3.0
 LOOP_RISE_C = 2.0
+# A cycle that starts this far below ready_c starts from a cooled pipe: its transit is learned.
+COLD_START_K = 10.0
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
@@ -126,6 +129,7 @@ class Snapshot:
     last_cycle: CycleSummary | None
     heater_out_c: float | None = None
     cold_c: Mapping[str, float | None] = field(default_factory=dict)
+    learned: Mapping[str, Learned] = field(default_factory=dict)
 
     @property
     def fault(self) -> Fault | None:
@@ -147,10 +151,17 @@ class Decision:
 class Controller:
     """Stateful, deterministic, I/O-free. Feed it with :meth:`step` on every control tick."""
 
-    def __init__(self, params: Params, *, now_s: float = 0.0, mode: Mode = "auto") -> None:
+    def __init__(
+        self,
+        params: Params,
+        *,
+        now_s: float = 0.0,
+        mode: Mode = "auto",
+    ) -> None:
         if not params.loops:
             raise ValueError("at least one loop is required")
         self.params = params
+        self._learned = {lp.name: Learned() for lp in params.loops}
         self.mode: Mode = mode
         self._supervisor = SafetySupervisor(params)
         self._validators = {
@@ -188,6 +199,17 @@ class Controller:
     @property
     def faults(self) -> tuple[Fault, ...]:
         return tuple(self._faults.values())
+
+    @property
+    def learned(self) -> Mapping[str, Learned]:
+        """What each loop has taught so far; the history recorder persists it on change."""
+        return dict(self._learned)
+
+    def restore_learned(self, learned: Mapping[str, Learned]) -> None:
+        """What an earlier run learned (from the store); loops no longer configured are dropped."""
+        for name, value in learned.items():
+            if name in self._learned:
+                self._learned[name] = value
 
     def raise_external_fault(self, fault: Fault) -> None:
         """Report an adapter's transient fault (e.g. MQTT login refused) in the snapshot.
@@ -286,6 +308,7 @@ class Controller:
             last_cycle=self._last_cycle,
             heater_out_c=self._value(HEATER_OUT),
             cold_c={lp.name: self._value(cold_key(lp.name)) for lp in self.params.loops},
+            learned=dict(self._learned),
         )
 
     # ------------------------------------------------------------------ sensors
@@ -325,6 +348,10 @@ class Controller:
                     run.min_seen_c = verdict.value_c
                 elif verdict.value_c - run.min_seen_c >= LOOP_RISE_C:
                     run.risen = True
+
+    def _transit_s(self, lp: LoopParams) -> float | None:
+        """Pump start → hot at the valve: the config's hint, else what the loop taught."""
+        return lp.transit_hint_s or self._learned[lp.name].transit_s
 
     def _valid(self, key: str) -> bool:
         verdict = self._verdicts.get(key)
@@ -538,6 +565,7 @@ class Controller:
             run.state = "hot"
             run.hot_at_s = self._now_s
             self._max_run_streak = 0
+            self._learn_transit(run)
             if self._first_hot_s is None:
                 self._first_hot_s = self._now_s
             self._emit(
@@ -555,6 +583,14 @@ class Controller:
             self._raise(F.max_run(name, run.params.max_run_s, repeated))
             self._end_loop(run, "aborted", "max_run")
 
+    def _learn_transit(self, run: _LoopRun) -> None:
+        # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
+        # second loop on the same pump halves the flow.
+        cold = run.min_seen_c is not None and run.min_seen_c <= run.params.ready_c - COLD_START_K
+        if cold and len(self._runs) == 1 and self._pump_on_s is not None:
+            name = run.params.name
+            self._learned[name] = self._learned[name].with_transit(self._now_s - self._pump_on_s)
+
     def _stuck(self, run: _LoopRun) -> bool:
         """A loop sensor frozen while the heater outlet proves hot water is on its way.
 
@@ -563,7 +599,7 @@ class Controller:
         """
         if not self._heater_proven or self._heater_proven_s is None or self._pump_on_s is None:
             return False
-        transit = run.params.transit_hint_s or 0.0
+        transit = self._transit_s(run.params) or 0.0
         if self._now_s - self._pump_on_s < transit:
             return False
         since = max(run.changed_at_s, self._heater_proven_s)
@@ -613,13 +649,13 @@ class Controller:
             self._clear("heater_not_firing")
             return
         # Without T_out the first sign of heat is the front reaching the loop sensor, so the
-        # deadline includes the transport time (learned or hinted; half of max_run otherwise).
-        deadlines = [
-            self.params.ignition_timeout_s
-            + (r.params.transit_hint_s if r.params.transit_hint_s else 0.5 * r.params.max_run_s)
-            for r in runs
-        ]
-        if deadlines and elapsed >= min(deadlines):
+        # deadline includes the transport time, hinted or learned. A loop that has taught
+        # neither gets no separate deadline: a guess shorter than a long pipe's transit would
+        # abort every cycle as a false "heater not firing" (H4's far tap takes ≈ 166 s), and
+        # max_run_s still ends the cycle.
+        transits = [self._transit_s(r.params) for r in runs]
+        deadlines = [self.params.ignition_timeout_s + t for t in transits if t is not None]
+        if deadlines and len(deadlines) == len(runs) and elapsed >= min(deadlines):
             self._heater_failed(min(deadlines), "loop sensor")
 
     def _heater_failed(self, timeout_s: float, via: str) -> None:
