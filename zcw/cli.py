@@ -234,7 +234,8 @@ def _config_for_run(args: argparse.Namespace) -> Config:
         from hil.plant import Plant
         from zcw.config import config_for_house_loops
 
-        return config_for_house_loops(Plant(load_house(args.sim)).loops, args.sim)
+        plant = Plant(load_house(args.sim))
+        return config_for_house_loops(plant.loops, args.sim, sensors=plant.sensor_names)
     return default_config()
 
 

@@ -135,7 +135,9 @@ class Zcw:
 
     def __init__(self, plant: Plant, ready_c: float) -> None:
         self.plant = plant
-        cfg = config_for_house_loops(plant.loops, plant.house.name.split("#")[0])
+        cfg = config_for_house_loops(
+            plant.loops, plant.house.name.split("#")[0], sensors=plant.sensor_names
+        )
         if plant.house.topology != cfg.topology:
             cfg = cfg.model_copy(update={"topology": plant.house.topology})
         self.clock = SteppedClock()
