@@ -71,7 +71,9 @@ class SimHardware:
         if now >= self._next_conversion_s:
             self._next_conversion_s = now + self.period_s
             for name in self.sensors:
-                self._readings[name] = SensorSample(self.plant.sensor_c(name), now)
+                # Stamped with when it was measured, as the serial link does (conversion start).
+                age = self.plant.t_s - self.plant.sensor_measured_at_s(name)
+                self._readings[name] = SensorSample(self.plant.sensor_c(name), now - age)
         presses, self._presses = self._presses, []
         return HardwareState(
             online=self.online,

@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     bench.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
     bench.add_argument("--json", action="store_true", help="print the §6 JSON")
+    bench.add_argument(
+        "--learning-days",
+        type=int,
+        default=1,
+        metavar="N",
+        help="days zcw lives on each house before the measured day (default 1; 0 = fresh)",
+    )
     bridge = sub.add_parser("bridge", help="look at the bridge directly (daemon stopped)")
     bridge_sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
     config_arg(bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason"))
@@ -97,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from hil.bench.cli import main as bench_main
 
-            return bench_main(args.house, args.strategy, args.seed, args.seeds, args.json)
+            return bench_main(
+                args.house, args.strategy, args.seed, args.seeds, args.json, args.learning_days
+            )
         _parser().print_help()
         return EXIT_USAGE
     except ConfigError as err:

@@ -17,7 +17,7 @@ from hil.bench.strategies import STRATEGIES
 from hil.house import available_houses
 
 
-def _job(args: tuple[str, str, int]) -> dict[str, Any]:
+def _job(args: tuple[str, str, int, int]) -> dict[str, Any]:
     logging.getLogger("zcw").setLevel(logging.CRITICAL)  # the daemon's own logs are noise here
     return run_day(*args)
 
@@ -29,11 +29,12 @@ def bench(
     *,
     progress: Console | None,
     workers: int = 2,
+    learning_days: int = 1,
 ) -> dict[str, Any]:
     names = list(strategies)
     if "oracle" not in names:
         names.append("oracle")  # every ratio is over the oracle
-    jobs = [(h, s, seed) for h in houses for s in names for seed in seeds]
+    jobs = [(h, s, seed, learning_days) for h in houses for s in names for seed in seeds]
     results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         if progress is not None:
@@ -98,7 +99,12 @@ def render(report: dict[str, Any], console: Console) -> None:
 
 
 def main(
-    houses: Sequence[str], strategies: Sequence[str], seed: int, seeds: int, as_json: bool
+    houses: Sequence[str],
+    strategies: Sequence[str],
+    seed: int,
+    seeds: int,
+    as_json: bool,
+    learning_days: int = 1,
 ) -> int:
     houses = list(houses) or available_houses()
     strategies = list(strategies) or list(STRATEGIES)
@@ -109,7 +115,13 @@ def main(
         )
         return 2
     err = Console(stderr=True)
-    report = bench(houses, strategies, range(seed, seed + seeds), progress=err)
+    report = bench(
+        houses,
+        strategies,
+        range(seed, seed + seeds),
+        progress=err,
+        learning_days=learning_days,
+    )
     if as_json:
         print(json.dumps(report))
     else:

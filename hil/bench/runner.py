@@ -9,21 +9,24 @@ each strategy with the oracle, event by event.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hil.bench.scenario import DAY_START_S, day_scenario
-from hil.bench.strategies import make
+from hil.bench.scenario import DAY_START_S, DemandEvent, day_scenario
+from hil.bench.strategies import Strategy, Zcw, make
 from hil.house import load_house
 from hil.plant import Plant
 from zcw.config import default_config
+from zcw.domain.learning import Learned
 
 # Every strategy aims at zcw's default ready_c and is judged against its default cold-line limit.
 _DEFAULTS = default_config()
 READY_C = _DEFAULTS.loops[0].ready_c
 COLD_LINE_MAX_C = _DEFAULTS.control.cold_line_max_c
 EVENT_LIMIT_S = 700.0
+# Learning days draw their triggers from seed + this × day, never the measured day's.
+LEARNING_SEED = 100_000
 TICK_S = 0.25
 
 
@@ -42,13 +45,39 @@ class EventResult:
     outcome: str
 
 
-def run_day(house_ref: str, strategy: str, seed: int) -> dict[str, Any]:
-    """One house, one strategy, one seed: the day's events, JSON-ready."""
+def run_day(house_ref: str, strategy: str, seed: int, learning_days: int = 1) -> dict[str, Any]:
+    """One house, one strategy, one seed: the day's events, JSON-ready.
+
+    ``zcw`` first lives ``learning_days`` other days on its own copy of the same house (other
+    triggers, other draws), then starts the measured day with what those taught it, restored as
+    the store restores it after a restart. The measured day starts from the same plant state for
+    every strategy. With 0 learning days zcw meets the house fresh from the box.
+    """
     base = load_house(house_ref)
     house = base.randomised(seed)
+    learned: Mapping[str, Learned] = {}
+    if strategy == "zcw":
+        for day in range(1, learning_days + 1):
+            plant = Plant(house)
+            learner = Zcw(plant, READY_C)
+            learner.daemon.controller.restore_learned(learned)
+            _simulate_day(learner, plant, day_scenario(plant.loops, seed + LEARNING_SEED * day))
+            learned = learner.daemon.controller.learned
     plant = Plant(house)
     strat = make(strategy, plant, READY_C)
-    events = day_scenario(plant.loops, seed)
+    if isinstance(strat, Zcw):
+        strat.daemon.controller.restore_learned(learned)
+    results = _simulate_day(strat, plant, day_scenario(plant.loops, seed))
+    return {
+        "house": base.name,
+        "strategy": strategy,
+        "seed": seed,
+        "learning_days": learning_days if strategy == "zcw" else 0,
+        "events": [asdict(r) for r in results],
+    }
+
+
+def _simulate_day(strat: Strategy, plant: Plant, events: list[DemandEvent]) -> list[EventResult]:
     now = DAY_START_S
     results: list[EventResult] = []
     for ev in events:
@@ -64,15 +93,10 @@ def run_day(house_ref: str, strategy: str, seed: int) -> dict[str, Any]:
         strat.idle(ev.draw_s)
         plant.set_draw(ev.loop, 0.0)
         now += wait + ev.draw_s
-    return {
-        "house": base.name,
-        "strategy": strategy,
-        "seed": seed,
-        "events": [asdict(r) for r in results],
-    }
+    return results
 
 
-def _one_event(strat: Any, plant: Plant, loop: str, at_s: float) -> tuple[EventResult, float]:
+def _one_event(strat: Strategy, plant: Plant, loop: str, at_s: float) -> tuple[EventResult, float]:
     plant.reset_metrics()
     hot_at: float | None = 0.0 if plant.water_at_valve_c(loop) >= READY_C else None
     strat.begin(loop)

@@ -25,6 +25,7 @@ from zcw.domain.controller import Phase
 from zcw.domain.model import Request, Source
 
 TIMEOUT_S = 600.0
+LEARNING_TAIL_S = 70.0
 
 
 class Strategy(Protocol):
@@ -167,11 +168,16 @@ class Zcw:
         return self.daemon.controller.phase is not Phase.IDLE
 
     def idle(self, dt_s: float) -> None:
-        # Long idle gaps: a few coarse ticks keep the sensors fresh enough to judge the next
-        # trigger (already hot or not) without paying for 4 Hz over hours.
-        self.clock.advance(max(dt_s - 5.0, 0.0))
-        self.daemon.tick()
-        self.tick(min(dt_s, 5.0))
+        # The first minute after a cycle runs at the full tick rate, as the real daemon does:
+        # the controller learns its sensor's lag from it. Beyond that, one coarse jump, and a
+        # few ticks to freshen the sensors before the next trigger: 4 Hz over hours buys nothing.
+        fine = min(dt_s, LEARNING_TAIL_S)
+        self.tick(fine)
+        rest = dt_s - fine
+        if rest > 0:
+            self.clock.advance(max(rest - 5.0, 0.0))
+            self.daemon.tick()
+            self.tick(min(rest, 5.0))
 
 
 STRATEGIES: dict[str, type[_PlantStrategy] | type[Zcw]] = {

@@ -150,6 +150,10 @@ class Plant:
     def sensor_c(self, name: str) -> float:
         return self._sensors[name][0].reading_c
 
+    def sensor_measured_at_s(self, name: str) -> float:
+        """Plant time at which the conversion behind :meth:`sensor_c` started."""
+        return self._sensors[name][0].measured_at_s
+
     def water_at_valve_c(self, loop: str) -> float:
         return self._last_hot(loop).water[-1]
 

@@ -35,8 +35,9 @@ class Ds18b20:
         self.conversion_s = conversion_s
         self.body_c = start_c
         self.reading_c = self._quantise(start_c)
+        self.measured_at_s = 0.0  # when the conversion behind reading_c started
         self._next_start_s = 0.0
-        self._pending: tuple[float, float] | None = None  # (ready at, value)
+        self._pending: tuple[float, float, float] | None = None  # (ready at, value, started)
 
     def _quantise(self, value: float) -> float:
         return round(value / LSB_C) * LSB_C + self.offset_c
@@ -48,8 +49,8 @@ class Ds18b20:
         else:
             self.body_c = target
         if self._pending is not None and t_s >= self._pending[0]:
-            self.reading_c = self._pending[1]
+            _, self.reading_c, self.measured_at_s = self._pending
             self._pending = None
         if t_s >= self._next_start_s:
-            self._pending = (t_s + self.conversion_s, self._quantise(self.body_c))
+            self._pending = (t_s + self.conversion_s, self._quantise(self.body_c), t_s)
             self._next_start_s = t_s + self.period_s

@@ -235,3 +235,12 @@ def test_injected_stuck_sensor_is_an_i4_fault(tmp_path: Path) -> None:
             e.data.get("message", "") for s in live.statuses for e in s.events if e.kind == "fault"
         ]
         assert any("has not changed at all" in str(m) for m in faults)
+
+
+def test_readings_carry_when_they_were_measured(rig: tuple[EmulatedRig, LiveSim]) -> None:
+    """A T frame leaves the bridge as its 750 ms conversion ends; the arrival estimate needs the
+    time the water was measured, so the link dates each reading back by one conversion."""
+    r, _ = rig
+    reading = r.daemon.hardware.poll().readings["bathroom"]
+    age = r.daemon.clock.now_s() - reading.at_s
+    assert 0.75 <= age <= 0.75 + 1.0 + 0.5, age  # conversion + at most one period + slack

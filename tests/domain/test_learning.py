@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zcw.domain.learning import WEIGHT, Learned
+from zcw.domain.learning import LEAD_GAIN_RANGE, WEIGHT, Learned, fit_after_stop
 
 
 def test_first_cycle_sets_the_transit_and_later_ones_move_it_by_the_weight() -> None:
@@ -25,9 +28,16 @@ def test_a_replumbed_loop_is_relearned_within_a_few_cycles() -> None:
     assert learned.transit_s is not None and abs(learned.transit_s - 60.0) < 2.0
 
 
-@given(st.floats(0.5, 3600.0), st.integers(0, 10_000))
-def test_json_round_trip(transit_s: float, cycles: int) -> None:
-    learned = Learned(transit_s=transit_s, transit_cycles=cycles)
+@given(
+    st.floats(0.5, 3600.0),
+    st.integers(0, 10_000),
+    st.floats(0.5, 140.0),
+    st.floats(*LEAD_GAIN_RANGE),
+)
+def test_json_round_trip(transit_s: float, cycles: int, tau_s: float, gain: float) -> None:
+    learned = Learned(
+        transit_s=transit_s, transit_cycles=cycles, tau_s=tau_s, tau_fits=3, lead_gain=gain
+    )
     assert Learned.from_json(learned.to_json()) == learned
 
 
@@ -35,3 +45,69 @@ def test_json_round_trip(transit_s: float, cycles: int) -> None:
 def test_junk_rows_read_as_nothing_learned_never_raise(data: dict[str, object]) -> None:
     learned = Learned.from_json(data)
     assert learned.transit_s is None or 0 < learned.transit_s <= 3600
+
+
+def _lagged(
+    tau_s: float, water: list[tuple[float, float]], start_c: float
+) -> list[tuple[float, float]]:
+    """A DS18B20-like reading: first-order lag τ on the water, 1 Hz, 0.0625 °C steps."""
+    out, body, t = [], start_c, 0.0
+    step = 0.05
+    w = iter(water)
+    t_next, value = next(w)
+    current = start_c
+    while t <= water[-1][0]:
+        if t >= t_next:
+            current = value
+            t_next, value = next(w, (float("inf"), value))
+        body += (current - body) * (1 - math.exp(-step / tau_s))
+        if abs(t - round(t)) < step / 2:
+            out.append((float(round(t)), round(body / 0.0625) * 0.0625))
+        t += step
+    return out
+
+
+@pytest.mark.parametrize("tau_s", [2.0, 8.0, 12.0])
+def test_fit_after_stop_recovers_tau_and_the_standing_water(tau_s: float) -> None:
+    # Cold water, then a front at 30 s, the pump stops at 32 s and the water stands at 37 °C.
+    water = [(0.0, 20.0), (30.0, 37.0), (200.0, 37.0)]
+    samples = _lagged(tau_s, water, 20.0)
+    fit = fit_after_stop(samples, 32.0)
+    assert fit is not None
+    assert fit.tau_s == pytest.approx(tau_s, rel=0.1)
+    assert fit.standing_c == pytest.approx(37.0, abs=0.5)
+
+
+def test_a_slow_sensor_is_refused_rather_than_fitted_wrong() -> None:
+    # τ 30 s amplifies the 0.0625 °C steps thirty-fold: the fit cannot tell, and says so.
+    samples = _lagged(30.0, [(0.0, 20.0), (30.0, 37.0), (200.0, 37.0)], 20.0)
+    fit = fit_after_stop(samples, 32.0)
+    assert fit is None or fit.tau_s == pytest.approx(30.0, rel=0.15)
+
+
+def test_fit_after_stop_refuses_a_stop_that_left_nothing_to_see() -> None:
+    # Stopped before the front: the reading is flat, so nothing can be said about τ.
+    samples = [(float(t), 20.0) for t in range(120)]
+    assert fit_after_stop(samples, 30.0) is None
+
+
+def test_fit_after_stop_refuses_a_reading_that_keeps_climbing() -> None:
+    # A clamp on plastic (H4) keeps rising for minutes: no first-order lag fits it flat.
+    samples = [(float(t), round((20.0 + 0.1 * t) / 0.0625) * 0.0625) for t in range(150)]
+    assert fit_after_stop(samples, 30.0) is None
+
+
+def test_lead_gain_moves_towards_the_target_and_stays_in_range() -> None:
+    learned = Learned()
+    hot = learned.with_standing(standing_c=40.0, target_c=36.7)  # stopped late: look further
+    cold = learned.with_standing(standing_c=33.0, target_c=36.7)  # stopped early: less far
+    assert cold.lead_gain < learned.lead_gain < hot.lead_gain
+    for _ in range(100):
+        learned = learned.with_standing(standing_c=60.0, target_c=36.7)
+    assert learned.lead_gain == LEAD_GAIN_RANGE[1]
+
+
+def test_tau_is_averaged_geometrically() -> None:
+    learned = Learned().with_tau(2.0).with_tau(200.0)
+    assert learned.tau_s is not None and 2.0 < learned.tau_s < 2.0 * 100**0.5
+    assert learned.tau_fits == 2

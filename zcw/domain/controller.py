@@ -26,7 +26,7 @@ from typing import Literal
 from zcw.domain import faults as F
 from zcw.domain.arrival import ArrivalEstimator
 from zcw.domain.faults import Fault
-from zcw.domain.learning import Learned
+from zcw.domain.learning import STANDING_TARGET_K, LagTrace, Learned
 from zcw.domain.model import (
     Event,
     EventKind,
@@ -162,6 +162,7 @@ class Controller:
             raise ValueError("at least one loop is required")
         self.params = params
         self._learned = {lp.name: Learned() for lp in params.loops}
+        self._trace: LagTrace | None = None
         self.mode: Mode = mode
         self._supervisor = SafetySupervisor(params)
         self._validators = {
@@ -245,6 +246,7 @@ class Controller:
         self._now_s = now_s
         self._bridge_online = bridge_online
         self._validate(readings)
+        self._learn_lag()
         self._update_bridge_fault(bridge_online)
         for req in requests:
             self._handle(req)
@@ -283,7 +285,7 @@ class Controller:
             run = self._runs.get(lp.name)
             loops[lp.name] = LoopView(
                 temp_c=self._value(loop_key(lp.name)),
-                water_est_c=run.estimator.water_c if run else None,
+                water_est_c=run.estimator.water_c(self._now_s) if run else None,
                 valve=self._relays.valves.get(lp.name, False),
                 state=run.state if run else "idle",
             )
@@ -340,6 +342,12 @@ class Controller:
                     self._raise(fault)
             run = self._runs.get(loop) if loop and key.startswith("loop:") else None
             sample = readings.get(key)
+            trace = self._trace
+            if trace is not None and key == loop_key(trace.loop):
+                if verdict.value_c is None or sample is None:
+                    self._trace = None  # a gap or a bad reading: this trace can't be trusted
+                else:
+                    trace.add(sample.at_s, verdict.value_c)
             if run is not None and verdict.value_c is not None and sample is not None:
                 if verdict.value_c != run.last_value_c:
                     run.last_value_c, run.changed_at_s = verdict.value_c, self._now_s
@@ -348,6 +356,21 @@ class Controller:
                     run.min_seen_c = verdict.value_c
                 elif verdict.value_c - run.min_seen_c >= LOOP_RISE_C:
                     run.risen = True
+
+    def _learn_lag(self) -> None:
+        trace = self._trace
+        if trace is None or not trace.complete(self._now_s):
+            return
+        self._trace = None
+        fit = trace.fit()
+        if fit is not None:
+            target = self.params.loop(trace.loop).ready_c + STANDING_TARGET_K
+            learned = self._learned[trace.loop].with_tau(fit.tau_s)
+            self._learned[trace.loop] = learned.with_standing(fit.standing_c, target)
+
+    def _tau_s(self, lp: LoopParams) -> float:
+        learned = self._learned[lp.name].tau_s
+        return learned if learned is not None else lp.sensor_tau_s
 
     def _transit_s(self, lp: LoopParams) -> float | None:
         """Pump start → hot at the valve: the config's hint, else what the loop taught."""
@@ -498,17 +521,22 @@ class Controller:
             params=lp,
             source=source,
             started_s=self._now_s,
-            estimator=ArrivalEstimator(tau_s=lp.sensor_tau_s),
+            estimator=ArrivalEstimator(
+                tau_s=self._tau_s(lp), lead_gain=self._learned[lp.name].lead_gain
+            ),
             changed_at_s=self._now_s,
         )
         value = self._value(loop_key(lp.name))
-        if value is not None:
+        sample = self._raw.get(loop_key(lp.name))
+        if value is not None and sample is not None:
             run.min_seen_c = value
-            run.estimator.add(self._now_s, value)
+            run.estimator.add(sample.at_s, value)
         return run
 
     def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
         self._runs = {lp.name: self._new_run(lp, source)}
+        # Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
+        self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
         self._cycle_source = source
         self._cycle_started_s = self._now_s
         self._cycle_outcome = "hot"
@@ -546,9 +574,10 @@ class Controller:
     def _stop_threshold_c(self, lp: LoopParams) -> float:
         # I5 without T_cold: in crossover the water at the valve *is* what enters the cold
         # line, so never let it get past cold_line_max_c.
+        ready = lp.ready_c
         if self.params.topology == "crossover":
-            return min(lp.ready_c, self.params.cold_line_max_c)
-        return lp.ready_c
+            ready = min(ready, self.params.cold_line_max_c)
+        return ready
 
     def _check_loop(self, run: _LoopRun) -> None:
         name = run.params.name
@@ -560,7 +589,7 @@ class Controller:
             self._raise(F.sensor_invalid(name, "loop", "stuck"))
             self._end_loop(run, "aborted", "sensor_stuck")
             return
-        estimate = run.estimator.water_c
+        estimate = run.estimator.water_c(self._now_s)
         if estimate is not None and estimate >= self._stop_threshold_c(run.params):
             run.state = "hot"
             run.hot_at_s = self._now_s
@@ -712,6 +741,13 @@ class Controller:
         )
         self._last_end_s = end
         self._phase = Phase.IDLE
+        trace = self._trace
+        if trace is not None:
+            lone_and_hot = len(self._runs) == 1 and self._cycle_outcome == "hot"
+            if lone_and_hot and self._pump_on_s is not None:
+                trace.stop_s = end
+            else:
+                self._trace = None
         for run in self._runs.values():
             run.valve_open = False
 

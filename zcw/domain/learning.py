@@ -1,5 +1,21 @@
 """What zcw learns about each loop from its own cycles, with no hints and no hardware.
 
+**Sensor lag τ**, after every cycle. When the pump stops, the water at the valve stands still
+and cools only slowly, while the lagging sensor is still catching up with it. Inverting the lag
+(:mod:`zcw.domain.arrival`) with the right τ turns that catching-up into a flat line; with τ too
+small the reconstruction keeps rising, too large and it overshoots and decays. So τ is the value
+whose reconstruction over the minute after the stop is closest to a straight line: a blind
+deconvolution that needs no reference thermometer. A clamp on a plastic pipe is not a
+first-order lag; its fit does not come out flat, is rejected, and the configured τ stays.
+
+**Lead gain**, from the same fit. The flat reconstruction, read back at the stop, is the water
+the stop left at the valve. Aiming that at just above ``ready_c`` — inside the window before
+water over ``cold_line_max_c`` enters the cold line — turns each cycle into a measurement of
+how early or late the arrival estimate stopped. Too hot: the estimate looked ahead too little,
+so its gain goes up; too cold, down. The look-ahead extrapolates a front whose shape differs
+from house to house (a gas heater's exponential approach, a storage tank's step), so its gain
+is the loop's to learn.
+
 **Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
 the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
 tells "the heater did not fire" from "the pipe is long" (I6), and it bounds the stuck-sensor
@@ -12,11 +28,35 @@ cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 # How much one new cycle moves what was learned: three or four cycles relearn a changed loop.
 WEIGHT = 0.3
+# The stop aims for standing water this far above ready_c, as the fit reads it: the fit reads
+# ≈ 0.6 K low (the water cools into the wall from the first second), so the water itself sits
+# about 1 K above ready_c, midway to a 38 °C cold-line limit 2 K above.
+STANDING_TARGET_K = 0.7
+# The look-ahead gain starts here and stays in this range; each cycle moves it by this much
+# per kelvin of error, at most MAX_GAIN_STEP. A step front (H3) leaves either cold or very hot
+# water, never the target: capped steps keep one such cycle from throwing the gain away.
+LEAD_GAIN_START = 0.5
+LEAD_GAIN_RANGE = (0.0, 1.5)
+GAIN_PER_K = 0.05
+MAX_GAIN_STEP = 0.15
+
+
+# The τ search: 0.5 s … ≈ 140 s in 5 % steps.
+TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
+# After the stop, judge the reconstruction over this window (s after the stop) …
+FIT_WINDOW_S = (2.0, 60.0)
+# … only if the sensor still moved this much in it (else the stop was early: nothing to see) …
+MIN_CATCH_UP_C = 1.0
+# … and accept it only if it came out this flat (standing water cools, it never heats).
+FLAT_SLOPE_C_PER_S = (-0.1, 0.02)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +65,21 @@ class Learned:
 
     transit_s: float | None = None
     transit_cycles: int = 0
+    tau_s: float | None = None
+    tau_fits: int = 0
+    lead_gain: float = LEAD_GAIN_START
+
+    def with_standing(self, standing_c: float, target_c: float) -> Learned:
+        """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain."""
+        step = max(-MAX_GAIN_STEP, min(MAX_GAIN_STEP, GAIN_PER_K * (standing_c - target_c)))
+        gain = max(LEAD_GAIN_RANGE[0], min(LEAD_GAIN_RANGE[1], self.lead_gain + step))
+        return replace(self, lead_gain=round(gain, 3))
+
+    def with_tau(self, tau_s: float) -> Learned:
+        # Geometric weighting: τ spans two decades between an immersion probe and a dry clip.
+        old = self.tau_s
+        tau = tau_s if old is None else math.exp(math.log(old) + WEIGHT * math.log(tau_s / old))
+        return replace(self, tau_s=round(tau, 3), tau_fits=self.tau_fits + 1)
 
     def with_transit(self, transit_s: float) -> Learned:
         old = self.transit_s
@@ -37,11 +92,101 @@ class Learned:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Learned:
         """Tolerant of older or newer rows: unknown keys are ignored, bad values dropped."""
-        transit = data.get("transit_s")
-        cycles = data.get("transit_cycles")
-        if not isinstance(transit, int | float) or not 0 < transit <= 3600:
-            return cls()
+        transit, transit_n = _number(data, "transit_s", 3600.0), _count(data, "transit_cycles")
+        tau, tau_n = _number(data, "tau_s", 300.0), _count(data, "tau_fits")
+        gain = data.get("lead_gain")
+        lo, hi = LEAD_GAIN_RANGE
+        if isinstance(gain, bool) or not isinstance(gain, int | float) or not lo <= gain <= hi:
+            gain = LEAD_GAIN_START
         return cls(
-            transit_s=float(transit),
-            transit_cycles=cycles if isinstance(cycles, int) and cycles >= 0 else 0,
+            transit_s=transit,
+            transit_cycles=transit_n if transit is not None else 0,
+            tau_s=tau,
+            tau_fits=tau_n if tau is not None else 0,
+            lead_gain=float(gain),
         )
+
+
+def _number(data: dict[str, Any], key: str, high: float) -> float | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value <= high else None
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def reconstruct(samples: Sequence[tuple[float, float]], tau_s: float) -> list[tuple[float, float]]:
+    """The water over each interval between conversions, by exact inversion of a τ lag."""
+    out = []
+    for (t0, s0), (t1, s1) in pairwise(samples):
+        if t1 <= t0:
+            continue
+        a = math.exp(-(t1 - t0) / tau_s)
+        out.append((t1, (s1 - a * s0) / (1 - a)))
+    return out
+
+
+def _line(points: Sequence[tuple[float, float]], at_s: float) -> tuple[float, float, float]:
+    """Least-squares line: its slope, mean squared residual, and value at ``at_s``."""
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    stt = sum((t - mt) ** 2 for t, _ in points)
+    slope = sum((t - mt) * (v - mv) for t, v in points) / stt if stt > 0 else 0.0
+    residual = sum((v - mv - slope * (t - mt)) ** 2 for t, v in points) / n
+    return slope, residual, mv + slope * (at_s - mt)
+
+
+@dataclass(frozen=True, slots=True)
+class LagFit:
+    """What the minute after a stop shows: the sensor's τ, and the water the stop left at the
+    valve (the flat reconstruction, back at the stop time)."""
+
+    tau_s: float
+    standing_c: float
+
+
+def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> LagFit | None:
+    """Fit a cycle's readings ``[(t, °C)]`` that run a minute past the pump stop, or None."""
+    lo, hi = stop_s + FIT_WINDOW_S[0], stop_s + FIT_WINDOW_S[1]
+    window = [(t, v) for t, v in samples if lo - 1.5 <= t <= hi]
+    if len(window) < 20 or window[-1][0] < hi - 2.0:
+        return None
+    values = [v for _, v in window]
+    if max(values) - min(values) < MIN_CATCH_UP_C:
+        return None
+    best: tuple[float, float, float, float] | None = None  # residual, τ, slope, value at stop
+    for tau in TAU_GRID_S:
+        points = [(t, w) for t, w in reconstruct(window, tau) if t >= lo]
+        slope, residual, at_stop = _line(points, stop_s)
+        if best is None or residual < best[0]:
+            best = (residual, tau, slope, at_stop)
+    if best is None:
+        return None
+    _, tau, slope, at_stop = best
+    on_edge = tau in (TAU_GRID_S[0], TAU_GRID_S[-1])
+    flat = FLAT_SLOPE_C_PER_S[0] <= slope <= FLAT_SLOPE_C_PER_S[1]
+    return LagFit(tau, at_stop) if flat and not on_edge else None
+
+
+class LagTrace:
+    """One loop's readings through a cycle and the minute after its pump stopped."""
+
+    def __init__(self, loop: str) -> None:
+        self.loop = loop
+        self.samples: list[tuple[float, float]] = []
+        self.stop_s: float | None = None
+
+    def add(self, at_s: float, value_c: float) -> None:
+        if not self.samples or at_s > self.samples[-1][0]:
+            self.samples.append((at_s, value_c))
+
+    def complete(self, now_s: float) -> bool:
+        return self.stop_s is not None and now_s >= self.stop_s + FIT_WINDOW_S[1] + 1.0
+
+    def fit(self) -> LagFit | None:
+        return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)

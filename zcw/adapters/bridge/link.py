@@ -23,6 +23,9 @@ from zcw.adapters.bridge.protocol import PROTOCOL_VERSION, Decoder, Frame, encod
 from zcw.domain.model import SensorError, SensorSample
 from zcw.ports import ButtonPress, HardwareState, RelayCommand
 
+# A 12-bit DS18B20 conversion (firmware_bridge/sensors.py CONVERSION_MS).
+CONVERSION_S = 0.75
+
 log = logging.getLogger("zcw.bridge")
 
 ACK_TIMEOUT_S = 0.3
@@ -274,10 +277,13 @@ class SerialBridge:
         elif kind == "T" and len(f) == 3:
             name = self.rom_to_name.get(f[0].lower())
             if name is not None:
+                # The bridge sends a reading the moment its conversion ends, so it was
+                # measured one conversion time ago; the arrival estimate needs that time.
+                measured = now - CONVERSION_S
                 if f[2] == "ok":
-                    self._readings[name] = SensorSample(int(f[1]) / 16.0, now)
+                    self._readings[name] = SensorSample(int(f[1]) / 16.0, measured)
                 else:
-                    self._readings[name] = SensorSample(None, now, _ERRORS.get(f[2], "crc"))
+                    self._readings[name] = SensorSample(None, measured, _ERRORS.get(f[2], "crc"))
         elif kind == "R" and f:
             mask = int(f[0])
             self._confirmed = {ch: bool(mask & (1 << ch)) for ch in range(5)}
