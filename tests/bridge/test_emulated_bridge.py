@@ -223,6 +223,8 @@ def test_injected_stuck_sensor_is_an_i4_fault(tmp_path: Path) -> None:
     data = tomllib.loads(resources.files("zcw").joinpath("default.toml").read_text())
     data["control"].update({"min_rest_s": 0, "stuck_after_s": 5})
     data["heater"] = {"outlet_sensor": "heater_out"}
+    # A short pipe: the stuck clock starts once the front is due, not before.
+    data["loops"][0].update({"pipe_length_m": 1.0, "pipe": "ppr_20x2.8"})
     data["bridge"]["sim_house"] = str(house)
     emu_rig = build_emulated(parse_config(data))
     with emu_rig.emulator, LiveSim(emu_rig) as live:

@@ -590,6 +590,12 @@ class Controller:
             self._end_loop(run, "aborted", "sensor_stuck")
             return
         estimate = run.estimator.water_c(self._now_s)
+        # In crossover, T_cold sits just past the valve: the water it reads is the water at
+        # the valve, one step later, seen by a probe in the flow. It is the better witness of
+        # arrival whenever the loop sensor is slow (a clip on plastic may never reach ready_c).
+        cold = self._value(cold_key(name)) if self.params.topology == "crossover" else None
+        if cold is not None and (estimate is None or cold > estimate):
+            estimate = cold
         if estimate is not None and estimate >= self._stop_threshold_c(run.params):
             run.state = "hot"
             run.hot_at_s = self._now_s
@@ -624,14 +630,14 @@ class Controller:
         """A loop sensor frozen while the heater outlet proves hot water is on its way.
 
         Only judged with a heater-outlet sensor: without one, stale water in a long pipe can
-        legitimately hold one value for minutes, and max_run_s is the backstop instead.
+        legitimately hold one value for minutes, and max_run_s is the backstop instead. Even
+        then the stale water holds until the front arrives, so the clock starts at the loop's
+        transit (hinted or learned), or half of max_run_s while the loop has taught none.
         """
         if not self._heater_proven or self._heater_proven_s is None or self._pump_on_s is None:
             return False
-        transit = self._transit_s(run.params) or 0.0
-        if self._now_s - self._pump_on_s < transit:
-            return False
-        since = max(run.changed_at_s, self._heater_proven_s)
+        transit = self._transit_s(run.params) or 0.5 * run.params.max_run_s
+        since = max(run.changed_at_s, self._heater_proven_s, self._pump_on_s + transit)
         return self._now_s - since >= self.params.stuck_after_s
 
     def _end_loop(self, run: _LoopRun, state: LoopState, reason: str) -> None:
