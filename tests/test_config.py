@@ -62,7 +62,7 @@ def test_default_and_house_configs() -> None:
             "loops.bathroom.valve_relay",
             "already used by pump.relay",
         ),
-        (("ready_c = 38.0", "ready_c = 45.0"), "loops.bathroom.ready_c", "cold_line_max_c"),
+        (("ready_c = 36.0", "ready_c = 45.0"), "loops.bathroom.ready_c", "cold_line_max_c"),
         (("host_timeout_s = 2.0", "host_timeout_s = 10"), "bridge.host_timeout_s", "≤ 3"),
         (('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"'), "timezone", "IANA"),
         (('topology = "crossover"', 'topology = "spiral"'), "topology", "must be one of"),
@@ -82,7 +82,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = (
         BASE.replace("max_run_s = 180", "max_run_s = 900")
         .replace("valve_lead_s = 0.5", "valve_lead_s = 9")
-        .replace("hysteresis_c = 2.0", "hysteresis_c = 2.0\nbogus = 1")
+        .replace("hysteresis_c = 0.5", "hysteresis_c = 0.5\nbogus = 1")
     )
     out = problems_of(tmp_path, text)
     assert out.count("✗") == 3

@@ -55,7 +55,7 @@ class ControlConfig(_Model):
     min_rest_s: float = Field(30, ge=0, le=3600)
     ignition_timeout_s: float = Field(30, ge=5, le=120)
     cold_line_max_c: float = Field(38.0, ge=20, le=40)
-    hysteresis_c: float = Field(2.0, ge=0.5, le=10)
+    hysteresis_c: float = Field(0.5, ge=0.5, le=10)
     sensor_period_s: float = Field(1.0, ge=0.1, le=10)
     stuck_after_s: float = Field(60, ge=5, le=600)
 

@@ -26,7 +26,12 @@ from typing import Literal
 from zcw.domain import faults as F
 from zcw.domain.arrival import ArrivalEstimator
 from zcw.domain.faults import Fault
-from zcw.domain.learning import STANDING_TARGET_K, LagTrace, Learned
+from zcw.domain.learning import (
+    STANDING_TARGET_K,
+    STANDING_TARGET_NO_COLD_LINE_K,
+    LagTrace,
+    Learned,
+)
 from zcw.domain.model import (
     Event,
     EventKind,
@@ -364,7 +369,9 @@ class Controller:
         self._trace = None
         fit = trace.fit()
         if fit is not None:
-            target = self.params.loop(trace.loop).ready_c + STANDING_TARGET_K
+            crossover = self.params.topology == "crossover"
+            above = STANDING_TARGET_K if crossover else STANDING_TARGET_NO_COLD_LINE_K
+            target = self.params.loop(trace.loop).ready_c + above
             learned = self._learned[trace.loop].with_tau(fit.tau_s)
             self._learned[trace.loop] = learned.with_standing(fit.standing_c, target)
 

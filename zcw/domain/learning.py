@@ -37,9 +37,11 @@ from typing import Any
 # How much one new cycle moves what was learned: three or four cycles relearn a changed loop.
 WEIGHT = 0.3
 # The stop aims for standing water this far above ready_c, as the fit reads it: the fit reads
-# ≈ 0.6 K low (the water cools into the wall from the first second), so the water itself sits
-# about 1 K above ready_c, midway to a 38 °C cold-line limit 2 K above.
+# ≈ 0.6 K low (the water cools into the wall from the first second), so in crossover the water
+# itself sits ≈ 1.3 K above ready_c, short of a 38 °C cold-line limit 2 K above. Where the loop
+# pushes into a return pipe or the drain, no cold line is at stake: aim further past ready_c.
 STANDING_TARGET_K = 0.7
+STANDING_TARGET_NO_COLD_LINE_K = 1.5
 # The look-ahead gain starts here and stays in this range; each cycle moves it by this much
 # per kelvin of error, at most MAX_GAIN_STEP. A step front (H3) leaves either cold or very hot
 # water, never the target: capped steps keep one such cycle from throwing the gain away.
