@@ -179,5 +179,6 @@ def merge_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "house": first["house"],
         "strategy": first["strategy"],
         "seeds": [r["seed"] for r in runs],
+        "learning_days": first.get("learning_days", 0),
         "events": [e for r in runs for e in r["events"]],
     }

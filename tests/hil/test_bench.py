@@ -37,6 +37,9 @@ def test_short_bench_schema_and_consistency() -> None:
         (h, s) for h in ("R0", "H4") for s in STRATEGIES
     }
     by = {(r["house"], r["strategy"]): r for r in runs}
+    # zcw meets each house after one learning day of its own; the others do not learn.
+    assert {r["learning_days"] for r in runs if r["strategy"] == "zcw"} == {1}
+    assert {r["learning_days"] for r in runs if r["strategy"] != "zcw"} == {0}
     for run in runs:
         assert set(run["summary"]) >= SUMMARY_KEYS
         for e in run["events"]:
