@@ -309,6 +309,17 @@ def test_cold_side_probe_witnesses_arrival_when_the_loop_sensor_lags() -> None:
     assert not r.controller.faults
 
 
+def test_a_warm_slug_left_behind_the_valve_is_not_an_arrival() -> None:
+    loop = LoopParams(name="bathroom", ready_c=36.0, has_cold_sensor=True, sensor_tau_s=0.0)
+    r = rig(loop)
+    r.set_cold("bathroom", 36.5)  # what the last stop left just past the valve
+    r.run(1.0)
+    r.request("start")
+    r.run(20.0)
+    assert "hot_ready" not in r.kinds()
+    assert r.controller.phase is Phase.RUNNING
+
+
 # --- I6 heater must fire -------------------------------------------------------------------
 
 

@@ -91,6 +91,7 @@ class _LoopRun:
     state: LoopState = "heating"
     valve_open: bool = True
     min_seen_c: float | None = None
+    cold_min_c: float | None = None
     risen: bool = False
     hot_at_s: float | None = None
     last_value_c: float | None = None
@@ -156,13 +157,7 @@ class Decision:
 class Controller:
     """Stateful, deterministic, I/O-free. Feed it with :meth:`step` on every control tick."""
 
-    def __init__(
-        self,
-        params: Params,
-        *,
-        now_s: float = 0.0,
-        mode: Mode = "auto",
-    ) -> None:
+    def __init__(self, params: Params, *, now_s: float = 0.0, mode: Mode = "auto") -> None:
         if not params.loops:
             raise ValueError("at least one loop is required")
         self.params = params
@@ -581,10 +576,9 @@ class Controller:
     def _stop_threshold_c(self, lp: LoopParams) -> float:
         # I5 without T_cold: in crossover the water at the valve *is* what enters the cold
         # line, so never let it get past cold_line_max_c.
-        ready = lp.ready_c
         if self.params.topology == "crossover":
-            ready = min(ready, self.params.cold_line_max_c)
-        return ready
+            return min(lp.ready_c, self.params.cold_line_max_c)
+        return lp.ready_c
 
     def _check_loop(self, run: _LoopRun) -> None:
         name = run.params.name
@@ -600,9 +594,14 @@ class Controller:
         # In crossover, T_cold sits just past the valve: the water it reads is the water at
         # the valve, one step later, seen by a probe in the flow. It is the better witness of
         # arrival whenever the loop sensor is slow (a clip on plastic may never reach ready_c).
+        # It must have risen in this cycle: the slug a previous stop left behind the valve can
+        # still be warm when the next cycle starts.
         cold = self._value(cold_key(name)) if self.params.topology == "crossover" else None
-        if cold is not None and (estimate is None or cold > estimate):
-            estimate = cold
+        if cold is not None:
+            run.cold_min_c = cold if run.cold_min_c is None else min(run.cold_min_c, cold)
+            risen = cold - run.cold_min_c >= LOOP_RISE_C
+            if risen and (estimate is None or cold > estimate):
+                estimate = cold
         if estimate is not None and estimate >= self._stop_threshold_c(run.params):
             run.state = "hot"
             run.hot_at_s = self._now_s
