@@ -42,6 +42,10 @@ def _temp(r: EmulatedRig) -> float | None:
     return status.snapshot.loops["bathroom"].temp_c if status else None
 
 
+def _measured_since(r: EmulatedRig, t_s: float) -> bool:
+    return any(s.at_s > t_s and s.value_c is not None for s in r.link.readings.values())
+
+
 def _codes(r: EmulatedRig) -> list[str]:
     status = r.daemon.status
     return [f.code for f in status.snapshot.faults] if status else []
@@ -71,9 +75,13 @@ def test_unplug_mid_cycle_marks_offline_then_resyncs(rig: tuple[EmulatedRig, Liv
     status = r.daemon.status
     assert status is not None and not status.bridge_online
     assert "bridge_offline" in _reasons(live, "cycle_aborted")
+    replugged_s = r.link.clock()
     r.emulator.replug()
     live.wait_for(lambda: "bridge_offline" not in _codes(r), 10, "reconnect")
-    live.wait_for(lambda: _temp(r) is not None, 5, "readings again")
+    # A fresh reading, not the one from before the unplug: that one is about to go stale, and
+    # a cycle started on it would rightly be aborted for a stale sensor.
+    live.wait_for(lambda: _measured_since(r, replugged_s), 5, "readings again")
+    live.wait_for(lambda: _temp(r) is not None, 5, "the daemon has the reading")
     status = r.daemon.status
     assert status is not None and status.bridge_online
     assert not status.confirmed.pump and not any(status.confirmed.valves.values())

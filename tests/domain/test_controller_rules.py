@@ -245,6 +245,23 @@ def test_invalid_loop_reading_rejects_start_and_names_the_fault(setup: str, code
     assert r.history == []
 
 
+def test_reading_lost_as_the_pump_is_due_closes_the_valve_at_once_without_a_veto() -> None:
+    """The loop sensor goes stale during the valve lead: the pump never runs, so the valve
+    closes on that tick instead of waiting out a valve lag (which would break I1)."""
+    r = rig()
+    r.tick()  # a conversion at 2.0 s, the last one: 3 periods later, during the lead, it is stale
+    r.frozen.add("loop:bathroom")
+    r.run(2.5)
+    t0 = r.now_s
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    d = r.run_until(lambda d: any(e.kind == "cycle_aborted" for e in d.events), 10.0)
+    assert d.vetoes == ()
+    assert not d.relays.pump and not any(d.relays.valves.values())
+    assert r.changes("pump") == []
+    assert r.changes("bathroom") == [(t0, True), (d.snapshot.at_s, False)]
+    assert r.controller.phase is Phase.IDLE
+
+
 def test_85_after_valid_readings_is_a_jump_not_a_power_on() -> None:
     r = rig()
     r.set_loop("bathroom", 85.0)

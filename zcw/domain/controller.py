@@ -726,7 +726,10 @@ class Controller:
             self._begin_stop()
 
     def _begin_stop(self) -> None:
-        if self._phase is Phase.STARTING or not self.params.has_pump:
+        # A pump that never ran (the cycle ended on the tick it was due) needs no valve lag:
+        # holding the valve open then would only break I1.
+        never_ran = self._pump_on_s is None or self._pump_on_s >= self._now_s
+        if self._phase is Phase.STARTING or not self.params.has_pump or never_ran:
             self._pump_off_s = self._now_s
             self._finish()
             return

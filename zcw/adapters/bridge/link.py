@@ -143,6 +143,16 @@ class SerialBridge:
                 detail=f"{self.port}" if online else f"{self.port}: {self.problem}",
             )
 
+    @property
+    def readings(self) -> dict[str, SensorSample]:
+        """The latest reading of each sensor, with the time it was measured (thread-safe).
+
+        Unlike :meth:`poll` it drains nothing; after a reconnect it still holds the readings
+        from before the unplug until fresh ones arrive, which their ``at_s`` tells apart.
+        """
+        with self._lock:
+            return dict(self._readings)
+
     def close(self) -> None:
         """All relays OFF (best effort), then stop the reader and close the port."""
         with self._lock:
