@@ -90,6 +90,48 @@ def test_prediction_stops_before_the_lagging_sensor_reaches_ready() -> None:
     assert 32.0 < stopped_at_reading < 36.0
 
 
+def _reading_at_stop(topology: str) -> float:
+    r = rig(LoopParams(name="bathroom", sensor_tau_s=8.0), topology=topology)
+    r.request("start")
+    temp = 20.0
+    for _ in range(400):
+        temp += 0.25 * 0.5
+        r.set_loop("bathroom", temp)
+        d = r.tick()
+        if not d.relays.pump and r.changes("pump"):
+            return temp
+    raise AssertionError("never stopped")
+
+
+def test_without_a_cold_line_the_stop_waits_for_the_water_itself_past_ready() -> None:
+    """In return_line no cold line is at stake: no look-ahead, and a margin past ready_c for a
+    sensor that reads high. It stops later than crossover, yet still long before the reading."""
+    crossover, return_line = _reading_at_stop("crossover"), _reading_at_stop("return_line")
+    assert crossover < return_line < 36.0
+    # The recovered water is reading + τ·slope = reading + 4 K: past ready_c + the margin.
+    assert return_line + 4.0 >= 36.0 + 0.5
+
+
+def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:
+    """A dry clip on plastic (PHYSICS.md §4) can sit below ready_c with hot water flowing."""
+    r = rig(LoopParams(name="bathroom", max_run_s=20.0, sensor_tau_s=0.0), min_rest_s=0.0)
+    r.request("start")
+    r.run(5.0)
+    r.set_loop("bathroom", 31.0)  # warmed by 11 K, and no further
+    r.run(20.0)
+    fault = next(f for f in r.controller.faults if f.code == "max_run")
+    assert "never read ready_c" in fault.hint and "cold_sensor" in fault.hint
+    assert r.controller.learned["bathroom"].stops_on_rise
+    r.set_loop("bathroom", 20.0)
+    r.run(5.0)
+    r.request("start")
+    r.run(5.0)
+    assert r.controller.phase is Phase.RUNNING
+    r.set_loop("bathroom", 23.0)  # the first clear warming is now the arrival
+    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
+    assert not d.relays.pump
+
+
 def test_falling_reading_never_counts_as_arrival() -> None:
     r = rig(LoopParams(name="bathroom", sensor_tau_s=30.0))
     r.set_loop("bathroom", 35.0)

@@ -33,10 +33,18 @@ def test_a_replumbed_loop_is_relearned_within_a_few_cycles() -> None:
     st.integers(0, 10_000),
     st.floats(0.5, 140.0),
     st.floats(*LEAD_GAIN_RANGE),
+    st.booleans(),
 )
-def test_json_round_trip(transit_s: float, cycles: int, tau_s: float, gain: float) -> None:
+def test_json_round_trip(
+    transit_s: float, cycles: int, tau_s: float, gain: float, on_rise: bool
+) -> None:
     learned = Learned(
-        transit_s=transit_s, transit_cycles=cycles, tau_s=tau_s, tau_fits=3, lead_gain=gain
+        transit_s=transit_s,
+        transit_cycles=cycles,
+        tau_s=tau_s,
+        tau_fits=3,
+        lead_gain=gain,
+        stops_on_rise=on_rise,
     )
     assert Learned.from_json(learned.to_json()) == learned
 
@@ -67,7 +75,7 @@ def _lagged(
     return out
 
 
-@pytest.mark.parametrize("tau_s", [2.0, 8.0, 12.0])
+@pytest.mark.parametrize("tau_s", [1.0, 2.0, 8.0, 12.0])
 def test_fit_after_stop_recovers_tau_and_the_standing_water(tau_s: float) -> None:
     # Cold water, then a front at 30 s, the pump stops at 32 s and the water stands at 37 °C.
     water = [(0.0, 20.0), (30.0, 37.0), (200.0, 37.0)]

@@ -19,7 +19,7 @@ something the controller aborts the cycle, so the two never disagree for long.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -28,7 +28,6 @@ from zcw.domain.arrival import ArrivalEstimator
 from zcw.domain.faults import Fault
 from zcw.domain.learning import (
     STANDING_TARGET_K,
-    STANDING_TARGET_NO_COLD_LINE_K,
     LagTrace,
     Learned,
 )
@@ -53,6 +52,8 @@ HEATER_RISE_C = 3.0
 LOOP_RISE_C = 2.0
 # A cycle that starts this far below ready_c starts from a cooled pipe: its transit is learned.
 COLD_START_K = 10.0
+# Where no cold line is at stake, stop this far past ready_c (DS18B20 accuracy, plus noise).
+NO_COLD_LINE_MARGIN_K = 0.5
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
@@ -364,15 +365,21 @@ class Controller:
         self._trace = None
         fit = trace.fit()
         if fit is not None:
-            crossover = self.params.topology == "crossover"
-            above = STANDING_TARGET_K if crossover else STANDING_TARGET_NO_COLD_LINE_K
-            target = self.params.loop(trace.loop).ready_c + above
             learned = self._learned[trace.loop].with_tau(fit.tau_s)
-            self._learned[trace.loop] = learned.with_standing(fit.standing_c, target)
+            if self.params.topology == "crossover":  # the look-ahead only runs there
+                target = self.params.loop(trace.loop).ready_c + STANDING_TARGET_K
+                learned = learned.with_standing(fit.standing_c, target)
+            self._learned[trace.loop] = learned
 
     def _tau_s(self, lp: LoopParams) -> float:
         learned = self._learned[lp.name].tau_s
         return learned if learned is not None else lp.sensor_tau_s
+
+    def _lead_gain(self, lp: LoopParams) -> float:
+        # The look-ahead exists to stop before water over cold_line_max_c enters the cold
+        # line. With no cold line at stake (a return pipe, the drain) it would only risk a
+        # stop before the water is hot: there the stop waits for the recovered water itself.
+        return self._learned[lp.name].lead_gain if self.params.topology == "crossover" else 0.0
 
     def _transit_s(self, lp: LoopParams) -> float | None:
         """Pump start → hot at the valve: the config's hint, else what the loop taught."""
@@ -523,9 +530,7 @@ class Controller:
             params=lp,
             source=source,
             started_s=self._now_s,
-            estimator=ArrivalEstimator(
-                tau_s=self._tau_s(lp), lead_gain=self._learned[lp.name].lead_gain
-            ),
+            estimator=ArrivalEstimator(tau_s=self._tau_s(lp), lead_gain=self._lead_gain(lp)),
             changed_at_s=self._now_s,
         )
         value = self._value(loop_key(lp.name))
@@ -578,7 +583,9 @@ class Controller:
         # line, so never let it get past cold_line_max_c.
         if self.params.topology == "crossover":
             return min(lp.ready_c, self.params.cold_line_max_c)
-        return lp.ready_c
+        # No cold line at stake (a return pipe, the drain): aim past a DS18B20's ±0.5 K, so
+        # a unit that reads high still stops with the water itself at ready_c.
+        return lp.ready_c + NO_COLD_LINE_MARGIN_K
 
     def _check_loop(self, run: _LoopRun) -> None:
         name = run.params.name
@@ -602,7 +609,10 @@ class Controller:
             risen = cold - run.cold_min_c >= LOOP_RISE_C
             if risen and (estimate is None or cold > estimate):
                 estimate = cold
-        if estimate is not None and estimate >= self._stop_threshold_c(run.params):
+        rise_is_arrival = run.risen and self._learned[name].stops_on_rise
+        if rise_is_arrival or (
+            estimate is not None and estimate >= self._stop_threshold_c(run.params)
+        ):
             run.state = "hot"
             run.hot_at_s = self._now_s
             self._max_run_streak = 0
@@ -621,7 +631,9 @@ class Controller:
         if self._now_s - run.started_s >= run.params.max_run_s:  # I3 per loop
             self._max_run_streak += 1
             repeated = self._max_run_streak >= MAX_RUN_REPEAT_LATCH
-            self._raise(F.max_run(name, run.params.max_run_s, repeated))
+            self._raise(F.max_run(name, run.params.max_run_s, repeated, sensor_rose=run.risen))
+            if run.risen:
+                self._learned[name] = replace(self._learned[name], stops_on_rise=True)
             self._end_loop(run, "aborted", "max_run")
 
     def _learn_transit(self, run: _LoopRun) -> None:

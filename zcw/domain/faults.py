@@ -49,17 +49,29 @@ def sensor_invalid(loop: str, role: str, why: str) -> Fault:
     )
 
 
-def max_run(loop: str | None, max_run_s: float, repeated: bool) -> Fault:
+def max_run(
+    loop: str | None, max_run_s: float, repeated: bool, *, sensor_rose: bool = False
+) -> Fault:
+    if sensor_rose:
+        # Heat reached the sensor, yet it never read ready_c: the sensor, not the plumbing.
+        hint = (
+            "The loop sensor warmed but never read ready_c: it lags or reads low, as a dry "
+            "clip on a plastic pipe does. From now on this loop stops when its sensor first "
+            "warms. Better: move the sensor onto the brass valve body with thermal paste and "
+            "insulation, or fit a probe on the cold side of the valve (loops.<name>.cold_sensor)."
+        )
+    else:
+        hint = (
+            "Check that the heater fires and the pump runs; if the pipe is long, raise "
+            "loops.<name>.max_run_s (≤ 600). Clear with `zcw reset`."
+        )
     return Fault(
         code="max_run",
         message=(
             f"Hot water did not arrive{_where(loop)} within max_run_s = {max_run_s:.0f} s"
             + ("; this happened twice in a row, so zcw stays off until reset." if repeated else ".")
         ),
-        hint=(
-            "Check that the heater fires and the pump runs; if the pipe is long, raise "
-            "loops.<name>.max_run_s (≤ 600). Clear with `zcw reset`."
-        ),
+        hint=hint,
         latching=repeated,
         loop=loop,
     )

@@ -16,6 +16,11 @@ so its gain goes up; too cold, down. The look-ahead extrapolates a front whose s
 from house to house (a gas heater's exponential approach, a storage tank's step), so its gain
 is the loop's to learn.
 
+**A sensor that never gets there.** A dry clip on plastic can sit below ``ready_c`` even with
+hot water flowing (PHYSICS.md §4). When a cycle runs to ``max_run_s`` although the sensor
+clearly warmed, the loop learns to stop at that first warming instead: late, but seconds late
+rather than minutes of hot water into the cold line.
+
 **Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
 the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
 tells "the heater did not fire" from "the pipe is long" (I6), and it bounds the stuck-sensor
@@ -38,10 +43,9 @@ from typing import Any
 WEIGHT = 0.3
 # The stop aims for standing water this far above ready_c, as the fit reads it: the fit reads
 # ≈ 0.6 K low (the water cools into the wall from the first second), so in crossover the water
-# itself sits ≈ 1.3 K above ready_c, short of a 38 °C cold-line limit 2 K above. Where the loop
-# pushes into a return pipe or the drain, no cold line is at stake: aim further past ready_c.
+# itself sits ≈ 1.3 K above ready_c, short of a 38 °C cold-line limit 2 K above. (Where the loop
+# pushes into a return pipe or the drain there is no look-ahead, so no gain to learn.)
 STANDING_TARGET_K = 0.7
-STANDING_TARGET_NO_COLD_LINE_K = 1.5
 # The look-ahead gain starts here and stays in this range; each cycle moves it by this much
 # per kelvin of error, at most MAX_GAIN_STEP. A step front (H3) leaves either cold or very hot
 # water, never the target: capped steps keep one such cycle from throwing the gain away.
@@ -53,8 +57,10 @@ MAX_GAIN_STEP = 0.15
 
 # The τ search: 0.5 s … ≈ 140 s in 5 % steps.
 TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
-# After the stop, judge the reconstruction over this window (s after the stop) …
-FIT_WINDOW_S = (2.0, 60.0)
+# After the stop, judge the reconstruction over this window (s after the stop) … It opens
+# once the valve has closed (valve_lag_s 0.5 s, so the water stands): an immersion probe with
+# τ ≈ 1 s has caught up within 3 s, and a window opening later saw nothing to fit.
+FIT_WINDOW_S = (1.0, 60.0)
 # … only if the sensor still moved this much in it (else the stop was early: nothing to see) …
 MIN_CATCH_UP_C = 1.0
 # … and accept it only if it came out this flat (standing water cools, it never heats).
@@ -70,6 +76,7 @@ class Learned:
     tau_s: float | None = None
     tau_fits: int = 0
     lead_gain: float = LEAD_GAIN_START
+    stops_on_rise: bool = False
 
     def with_standing(self, standing_c: float, target_c: float) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain."""
@@ -106,6 +113,7 @@ class Learned:
             tau_s=tau,
             tau_fits=tau_n if tau is not None else 0,
             lead_gain=float(gain),
+            stops_on_rise=data.get("stops_on_rise") is True,
         )
 
 
