@@ -130,6 +130,9 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     r.set_loop("bathroom", 23.0)  # the first clear warming is now the arrival
     d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
     assert not d.relays.pump
+    # The installer re-seats the sensor on the valve body, as the hint says, and resets.
+    r.request("reset")
+    assert not r.controller.learned["bathroom"].stops_on_rise
 
 
 def test_falling_reading_never_counts_as_arrival() -> None:

@@ -447,6 +447,10 @@ class Controller:
             del self._faults[key]
             self._emit("fault_cleared", loop=key[1], reason=key[0])
         self._max_run_streak = 0
+        # The max_run hint asks to re-seat a sensor that never read ready_c, then reset: so a
+        # reset also forgets "stop on the first warming", and the loop judges its sensor anew.
+        for name, learned in self._learned.items():
+            self._learned[name] = replace(learned, stops_on_rise=False)
 
     # ------------------------------------------------------------------ requests
 

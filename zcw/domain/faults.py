@@ -58,7 +58,8 @@ def max_run(
             "The loop sensor warmed but never read ready_c: it lags or reads low, as a dry "
             "clip on a plastic pipe does. From now on this loop stops when its sensor first "
             "warms. Better: move the sensor onto the brass valve body with thermal paste and "
-            "insulation, or fit a probe on the cold side of the valve (loops.<name>.cold_sensor)."
+            "insulation, or fit a probe on the cold side of the valve "
+            "(loops.<name>.cold_sensor), then `zcw reset` so the loop judges its sensor afresh."
         )
     else:
         hint = (
