@@ -76,6 +76,22 @@ def test_shutdown_turns_relays_off_before_closing_the_hardware() -> None:
     assert calls == ["off", "close"]
 
 
+def test_shutdown_mid_cycle_ends_the_cycle_and_leaves_observers_an_idle_state() -> None:
+    rig = build_sim(default_config())
+    settle(rig, 3.0)
+    rig.daemon.submit(Request("start", Source.CLI))
+    assert settle(rig, 3.0).confirmed.pump
+    seen: list[Status] = []
+    rig.daemon.observe(seen.append)
+    rig.daemon.shutdown()
+    last = seen[-1]
+    assert last.snapshot.state == "idle" and not last.snapshot.pump
+    assert not last.confirmed.pump and not any(last.confirmed.valves.values())
+    assert [(e.kind, e.reason) for e in last.events] == [("cycle_aborted", "shutdown")]
+    assert last.snapshot.last_cycle is not None
+    assert last.snapshot.last_cycle.outcome == "shutdown"
+
+
 def test_an_exception_in_the_tick_turns_everything_off() -> None:
     rig = build_sim(default_config())
     settle(rig, 3.0)

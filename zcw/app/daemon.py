@@ -131,9 +131,15 @@ class Daemon:
         finally:
             self.hardware.close()
         log.info("relays off; daemon stopped")
+        # One last status, so observers (the store, MQTT's retained state) end with the cycle
+        # over and the relays off.
+        decision = self.controller.shut_down(self.clock.now_s())
+        for event in decision.events:
+            _log_event(event)
         if self.status is not None:
-            # One last status, so observers (MQTT's retained state) end with the relays off.
-            self.status = replace(self.status, confirmed=off, events=())
+            self.status = replace(
+                self.status, snapshot=decision.snapshot, confirmed=off, events=decision.events
+            )
             self._notify(self.status)
 
     def _presses(self, hw: HardwareState) -> list[Request]:

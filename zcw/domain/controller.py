@@ -280,6 +280,19 @@ class Controller:
         events, self._events = tuple(self._events), []  # includes external faults since last step
         return Decision(relays, events, self.snapshot(), vetoes)
 
+    def shut_down(self, now_s: float) -> Decision:
+        """The daemon is stopping: a running cycle ends as ``shutdown`` and everything is OFF.
+
+        Not a fault: observers (the history store, MQTT's retained state) see the cycle end
+        and an idle state, rather than a cycle frozen at "heating" by the last tick.
+        """
+        self._now_s = now_s
+        if self._phase is not Phase.IDLE:
+            self._abort("shutdown", hard=True)
+        self._relays = Relays.off(self.params.loop_names)
+        events, self._events = tuple(self._events), []
+        return Decision(self._relays, events, self.snapshot())
+
     def snapshot(self) -> Snapshot:
         loops: dict[str, LoopView] = {}
         for lp in self.params.loops:
