@@ -263,22 +263,13 @@ class Controller:
         if vetoes and self._phase is not Phase.IDLE:
             # The supervisor disagreed: the cycle can no longer be trusted, so end it at once.
             self._abort("safety_veto:" + ",".join(sorted({v.rule for v in vetoes})), hard=True)
-        self._relays = relays
-        events, self._events = tuple(self._events), []  # includes external faults since last step
-        return Decision(relays, events, self.snapshot(), vetoes)
+        return self._decide(relays, vetoes)
 
     def fail_safe(self, now_s: float, what: str) -> Decision:
         """I7: something unexpected happened outside the controller; everything goes OFF."""
-        self._now_s = now_s
+        self._now_s = now_s  # the fault is dated now, not at the last good tick
         self._raise(F.internal_error(what))
-        if self._phase is not Phase.IDLE:
-            self._abort("internal_error", hard=True)
-        relays, vetoes = self._supervisor.filter(
-            Relays.off(self.params.loop_names), now_s, loop_valid={}, cold_c={}, force_off=True
-        )
-        self._relays = relays
-        events, self._events = tuple(self._events), []  # includes external faults since last step
-        return Decision(relays, events, self.snapshot(), vetoes)
+        return self._all_off(now_s, "internal_error")
 
     def shut_down(self, now_s: float) -> Decision:
         """The daemon is stopping: a running cycle ends as ``shutdown`` and everything is OFF.
@@ -286,12 +277,21 @@ class Controller:
         Not a fault: observers (the history store, MQTT's retained state) see the cycle end
         and an idle state, rather than a cycle frozen at "heating" by the last tick.
         """
+        return self._all_off(now_s, "shutdown")
+
+    def _all_off(self, now_s: float, reason: str) -> Decision:
         self._now_s = now_s
         if self._phase is not Phase.IDLE:
-            self._abort("shutdown", hard=True)
-        self._relays = Relays.off(self.params.loop_names)
-        events, self._events = tuple(self._events), []
-        return Decision(self._relays, events, self.snapshot())
+            self._abort(reason, hard=True)
+        relays, vetoes = self._supervisor.filter(
+            Relays.off(self.params.loop_names), now_s, loop_valid={}, cold_c={}, force_off=True
+        )
+        return self._decide(relays, vetoes)
+
+    def _decide(self, relays: Relays, vetoes: tuple[Veto, ...]) -> Decision:
+        self._relays = relays
+        events, self._events = tuple(self._events), []  # includes external faults since last step
+        return Decision(relays, events, self.snapshot(), vetoes)
 
     def snapshot(self) -> Snapshot:
         loops: dict[str, LoopView] = {}
