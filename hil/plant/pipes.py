@@ -130,9 +130,12 @@ class Segment:
         self.r_node_to_surface = r_last  # per metre
         self.r_node_to_ambient = r_last + r_ins + r_out
         self.g_amb = self.dx_m / self.r_node_to_ambient
+        self._pending_tau_s = self.c_water * r_inside / self.dx_m
         self.water = [start_c] * self.n
         self.wall = [[start_c] * self.n for _ in range(self.n_w)]
         self._acc_l = 0.0
+        self._acc_heat = 0.0  # L·°C of the parcels filling the next cell
+        self.ends_at_valve = False  # set by the plant on each tap's last hot segment
         self._factors: dict[
             tuple[float, float], tuple[list[float], list[float], list[float], list[float]]
         ] = {}
@@ -143,16 +146,33 @@ class Segment:
     # -- advection --------------------------------------------------------------------
 
     def push(self, volume_l: float, temp_c: float) -> list[tuple[float, float]]:
-        """Push ``volume_l`` in at ``temp_c``; return the (volume, temp) cells pushed out."""
-        self._acc_l += volume_l
+        """Push ``volume_l`` in at ``temp_c``; return the (volume, temp) parcels pushed out.
+
+        A segment that ends at a valve (``ends_at_valve``) lets its last cell out whole, once
+        it is fully displaced: that cell is the water in the valve body, which a check sees
+        before any of it passes the seat. Every other segment passes its outflow on step by
+        step, as much as came in. Emitting whole cells there made the flow lumpy where a wide
+        pipe feeds a narrow one: a 25 mm cell arriving at once shifted two 20 mm cells, and
+        the valve let out a cell whose temperature no check, the oracle's included, had seen.
+        Incoming parcels mix into the cell they fill, weighted by volume.
+        """
         out: list[tuple[float, float]] = []
         cell = self.cell_volume_l
-        while self._acc_l >= cell - 1e-12:
-            self._acc_l -= cell
-            out.append((cell, self.water[-1]))
-            # Shift every water cell by one; the walls stay where they are.
-            self.water.pop()
-            self.water.insert(0, temp_c)
+        remaining = volume_l
+        while remaining > 1e-12:
+            take = min(cell - self._acc_l, remaining)
+            self._acc_l += take
+            self._acc_heat += take * temp_c
+            remaining -= take
+            if not self.ends_at_valve:
+                out.append((take, self.water[-1]))
+            if self._acc_l >= cell - 1e-12:
+                if self.ends_at_valve:
+                    out.append((cell, self.water[-1]))
+                # Shift every water cell by one; the walls stay where they are.
+                self.water.pop()
+                self.water.insert(0, self._acc_heat / self._acc_l)
+                self._acc_l = self._acc_heat = 0.0
         return out
 
     # -- radial exchange --------------------------------------------------------------
@@ -202,6 +222,16 @@ class Segment:
         return got
 
     def exchange(self, flow_lpm: float, dt_s: float) -> None:
+        self._exchange(flow_lpm, dt_s)
+        if self._acc_l > 0:
+            # The water filling the next cell sits in the first cell's stretch of pipe: it
+            # settles towards that cell at the stagnant water-wall rate (minutes), or a cycle's
+            # heat would wait in it through hours of standby. In flow it waits < 1 s.
+            mean = self._acc_heat / self._acc_l
+            settle = 1.0 - math.exp(-dt_s / self._pending_tau_s)
+            self._acc_heat = self._acc_l * (mean + (self.water[0] - mean) * settle)
+
+    def _exchange(self, flow_lpm: float, dt_s: float) -> None:
         cp, denom, lower, scale = self._prepare(flow_lpm, dt_s)
         m = self.n_w + 1
         amb_term = self.g_amb * self.ambient_c

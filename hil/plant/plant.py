@@ -65,6 +65,7 @@ class Plant:
         self._segments = [*self.trunk_hot, *self.trunk_cold]
         for t in house.taps:
             self._segments += self.hot[t.name] + self.cold[t.name]
+            self._last_hot(t.name).ends_at_valve = True
 
         h = house.heater
         self.heater: GasHeater | ElectricTank
