@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zcw.domain.controller import HEATER_OUT, Phase
+from zcw.domain.learning import Learned
 from zcw.domain.model import LoopParams, Params, Source
 from zcw.testing.rig import Rig
 
@@ -90,8 +91,10 @@ def test_prediction_stops_before_the_lagging_sensor_reaches_ready() -> None:
     assert 32.0 < stopped_at_reading < 36.0
 
 
-def _reading_at_stop(topology: str) -> float:
+def _reading_at_stop(topology: str, transit_s: float | None = None) -> float:
     r = rig(LoopParams(name="bathroom", sensor_tau_s=8.0), topology=topology)
+    if transit_s is not None:
+        r.controller.restore_learned({"bathroom": Learned(transit_s=transit_s, lead_gain=1.5)})
     r.request("start")
     temp = 20.0
     for _ in range(400):
@@ -110,6 +113,19 @@ def test_without_a_cold_line_the_stop_waits_for_the_water_itself_past_ready() ->
     assert crossover < return_line < 36.0
     # The recovered water is reading + τ·slope = reading + 4 K: past ready_c + the margin.
     assert return_line + 4.0 >= 36.0 + 0.5
+
+
+def test_no_look_ahead_before_the_heaters_water_can_have_reached_the_valve() -> None:
+    """A rise in the first half of a cooled pipe's transit is the pipe's own water on the
+    move (a warm slug): extrapolated, it would stop the pump with cold water behind it."""
+    # The same climb both times; the stop lands ≈ 28 s after the start, well past half of a
+    # 20 s transit and well before half of a 200 s one.
+    early_front = _reading_at_stop("crossover", transit_s=20.0)
+    slug = _reading_at_stop("crossover", transit_s=200.0)
+    # Without the look-ahead it waits for the recovered water (reading + τ·slope = +4 K)
+    # itself to reach ready_c (38 °C), a conversion late; with it, it stops sooner.
+    assert slug == pytest.approx(38.0 - 4.0, abs=0.6)
+    assert early_front < slug - 0.5
 
 
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:

@@ -44,8 +44,11 @@ class ArrivalEstimator:
         a = math.exp(-(t1 - t0) / self._tau_s)
         return (s1 - a * s0) / (1 - a)
 
-    def water_c(self, now_s: float) -> float | None:
-        """Estimated water temperature at ``now_s``, or None before the first sample."""
+    def water_c(self, now_s: float, *, look_ahead: bool = True) -> float | None:
+        """Estimated water temperature at ``now_s``, or None before the first sample.
+
+        Without ``look_ahead`` it is the recovered water itself, not extrapolated.
+        """
         n = len(self._samples)
         if n == 0:
             return None
@@ -53,7 +56,7 @@ class ArrivalEstimator:
         if n == 1:
             return latest
         water = self._water(n - 1)
-        if n >= 3:
+        if n >= 3 and look_ahead:
             # The slope of the recovered water, least squares over the last intervals.
             pts = [(self._samples[i][0], self._water(i)) for i in range(1, n)]
             mt = sum(t for t, _ in pts) / len(pts)

@@ -52,6 +52,12 @@ HEATER_RISE_C = 3.0
 LOOP_RISE_C = 2.0
 # A cycle that starts this far below ready_c starts from a cooled pipe: its transit is learned.
 COLD_START_K = 10.0
+# The heater's front cannot reach the valve before the pipe's own water has been pushed out,
+# so the look-ahead waits for this fraction of the transit a cooled pipe takes. Before that a
+# rise is standing water on the move (a warm slug), which the look-ahead would extrapolate
+# into a stop with cold water behind it. Warm pipes arrive earlier (R0: ≈ 0.65 of a cold
+# start, when hot water stood upstream), so the fraction stays below that.
+FRONT_EARLIEST_TRANSIT = 0.5
 # Where no cold line is at stake, stop this far past ready_c (DS18B20 accuracy, plus noise).
 NO_COLD_LINE_MARGIN_K = 0.5
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
@@ -614,7 +620,7 @@ class Controller:
             self._raise(F.sensor_invalid(name, "loop", "stuck"))
             self._end_loop(run, "aborted", "sensor_stuck")
             return
-        estimate = run.estimator.water_c(self._now_s)
+        estimate = run.estimator.water_c(self._now_s, look_ahead=self._front_possible(run))
         # In crossover, T_cold sits just past the valve: the water it reads is the water at
         # the valve, one step later, seen by a probe in the flow. It is the better witness of
         # arrival whenever the loop sensor is slow (a clip on plastic may never reach ready_c).
@@ -652,6 +658,13 @@ class Controller:
             if run.risen:
                 self._learned[name] = replace(self._learned[name], stops_on_rise=True)
             self._end_loop(run, "aborted", "max_run")
+
+    def _front_possible(self, run: _LoopRun) -> bool:
+        """Could the heater's water be near the valve yet (FRONT_EARLIEST_TRANSIT)?"""
+        transit = self._transit_s(run.params)
+        if transit is None or self._pump_on_s is None:
+            return True
+        return self._now_s - self._pump_on_s >= FRONT_EARLIEST_TRANSIT * transit
 
     def _learn_transit(self, run: _LoopRun) -> None:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a

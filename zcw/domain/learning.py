@@ -24,9 +24,10 @@ for once the sensor is re-seated, forgets it again.
 
 **Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
 the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
-tells "the heater did not fire" from "the pipe is long" (I6), and it bounds the stuck-sensor
-check on long loops. Config hints (pipe length and type, pump flow) give a first value before
-the loop has taught one.
+tells "the heater did not fire" from "the pipe is long" (I6), it bounds the stuck-sensor
+check on long loops, and it holds the look-ahead back until the heater's water can be near
+the valve (a rise before that is the pipe's own water). Config hints (pipe length and type,
+pump flow) give a first value before the loop has taught one.
 
 It is exponentially weighted, so a re-plumbed loop or a new pump is relearned within a few
 cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
