@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from zcw.domain.controller import HEATER_OUT, Phase
@@ -126,6 +128,45 @@ def test_no_look_ahead_before_the_heaters_water_can_have_reached_the_valve() -> 
     # itself to reach ready_c (38 °C), a conversion late; with it, it stops sooner.
     assert slug == pytest.approx(38.0 - 4.0, abs=0.6)
     assert early_front < slug - 0.5
+
+
+STEP_FRONT = Learned(
+    tau_s=8.0,
+    # Stops on the estimate left the water 7 K over the cold-line limit: the clamp cannot
+    # follow this front. From a 15 °C start the water arrived 30 s after pump on, every time.
+    sensor_over_c=7.0,
+    arrivals=((15.0, 30.0), (15.0, 30.1), (15.0, 29.9)),
+)
+
+
+def _pump_off_after_pump_on(learned: Learned, *, front: bool) -> float | None:
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    r.controller.restore_learned({"bathroom": learned})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    pump_on = r.now_s
+    reading = 15.0
+    while r.now_s < pump_on + 40.0:
+        if front and r.now_s >= pump_on + 27.0:
+            reading += 0.1  # the clamp creeps up behind the front: far below ready_c
+        r.set_loop("bathroom", reading)
+        if not r.tick().relays.pump:
+            assert reading < 25.0  # the estimate alone would not have stopped here
+            return r.now_s - pump_on
+    return None
+
+
+def test_a_front_the_estimate_cannot_catch_stops_on_the_learned_arrival() -> None:
+    stopped = _pump_off_after_pump_on(STEP_FRONT, front=True)
+    assert stopped is not None and 29.9 <= stopped <= 30.6
+
+
+def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late() -> None:
+    # A heater that lit late, or not at all: no rise, so the learned time alone never stops.
+    assert _pump_off_after_pump_on(STEP_FRONT, front=False) is None
+    # Where stops on the estimate stayed under the limit, the estimate keeps the stop.
+    stopped = _pump_off_after_pump_on(replace(STEP_FRONT, sensor_over_c=0.5), front=True)
+    assert stopped is None
 
 
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zcw.domain.learning import LEAD_GAIN_RANGE, WEIGHT, Learned, fit_after_stop
+from zcw.domain.learning import (
+    ARRIVAL_POINTS,
+    LEAD_GAIN_RANGE,
+    MAX_ARRIVAL_BIAS_S,
+    WEIGHT,
+    Learned,
+    crossing_s,
+    fit_after_stop,
+)
 
 
 def test_first_cycle_sets_the_transit_and_later_ones_move_it_by_the_weight() -> None:
@@ -119,3 +128,77 @@ def test_tau_is_averaged_geometrically() -> None:
     learned = Learned().with_tau(2.0).with_tau(200.0)
     assert learned.tau_s is not None and 2.0 < learned.tau_s < 2.0 * 100**0.5
     assert learned.tau_fits == 2
+
+
+# --- the learned arrival --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau_s", [4.0, 8.0, 12.0])
+def test_crossing_finds_when_the_water_itself_passed_ready(tau_s: float) -> None:
+    # A storage tank's front: 15 °C, then 5 K/s from 30 s up to 52 °C: 36 °C at 34.2 s,
+    # while the lagging sensor reads barely 20 °C then.
+    ramp = [(30.0 + k * 0.05, min(52.0, 15.0 + 0.25 * k)) for k in range(200)]
+    samples = _lagged(tau_s, [(0.0, 15.0), *ramp, (200.0, 52.0)], 15.0)
+    assert crossing_s(samples, tau_s, 36.0, (0.0, 100.0)) == pytest.approx(34.2, abs=0.4)
+    assert crossing_s(samples, tau_s, 36.0, (0.0, 33.0)) is None  # after the window's end
+
+
+def _steady(over_c: float | None = 7.0) -> Learned:
+    learned = Learned(sensor_over_c=over_c)
+    # A warmer copper pipe retards the front less: ≈ 0.25 s earlier per kelvin of start.
+    for start, arrival in [(15.0, 34.0), (22.0, 32.2), (15.0, 34.1), (18.0, 33.3)]:
+        learned = learned.with_arrival(start, arrival)
+    return learned
+
+
+def test_the_arrival_follows_a_line_through_the_start_reading() -> None:
+    learned = _steady()
+    cold, warm = learned.arrival_for(15.0), learned.arrival_for(21.0)
+    assert cold is not None and warm is not None
+    assert cold == pytest.approx(34.05, abs=0.15)
+    assert warm == pytest.approx(32.5, abs=0.2)
+
+
+def test_no_arrival_to_stop_on_unless_the_estimate_overshoots_and_the_line_holds() -> None:
+    assert _steady(over_c=None).arrival_for(15.0) is None  # nothing known of the estimate
+    assert _steady(over_c=0.5).arrival_for(15.0) is None  # the estimate does fine
+    two = Learned(sensor_over_c=7.0).with_arrival(15.0, 34.0).with_arrival(16.0, 33.8)
+    assert two.arrival_for(15.0) is None  # too few cycles
+    scattered = Learned(sensor_over_c=7.0)
+    for arrival in (34.0, 36.0, 33.0):
+        scattered = scattered.with_arrival(15.0, arrival)
+    assert scattered.arrival_for(15.0) is None  # a gas heater's ignition, a shared trunk
+    rising = Learned(sensor_over_c=7.0)
+    for start, arrival in [(15.0, 30.0), (20.0, 32.0), (25.0, 34.0)]:
+        rising = rising.with_arrival(start, arrival)
+    assert rising.arrival_for(20.0) is None  # a warmer pipe never arrives later
+    assert _steady().arrival_for(30.0) is None  # far from any start seen: no extrapolation
+
+
+def test_an_early_stop_moves_the_arrival_later_up_to_a_cap() -> None:
+    learned = _steady()
+    before = learned.arrival_for(15.0)
+    later = learned.with_early_arrival_stop()
+    assert before is not None and later.arrival_for(15.0) == pytest.approx(before + 0.25)
+    for _ in range(20):
+        later = later.with_early_arrival_stop()
+    assert later.arrival_bias_s == MAX_ARRIVAL_BIAS_S
+
+
+def test_a_replumbed_loop_keeps_only_its_latest_arrivals() -> None:
+    learned = _steady()
+    for _ in range(ARRIVAL_POINTS):
+        learned = learned.with_arrival(15.0, 50.0)
+    assert learned.arrivals == ((15.0, 50.0),) * ARRIVAL_POINTS
+    assert learned.arrival_for(15.0) == pytest.approx(50.0)
+
+
+def test_arrival_learning_survives_json_and_junk_in_it_is_dropped() -> None:
+    learned = _steady().with_early_arrival_stop()
+    assert Learned.from_json(learned.to_json()) == learned
+    assert Learned.from_json(json.loads(json.dumps(learned.to_json()))) == learned
+    junk = Learned.from_json(
+        {"arrivals": [[1, "x"], [True, 3.0], [20.0, 30.0], "row"], "sensor_over_c": "hot"}
+    )
+    assert junk.arrivals == ((20.0, 30.0),)
+    assert junk.sensor_over_c is None and junk.arrival_bias_s == 0.0

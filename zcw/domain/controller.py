@@ -30,6 +30,7 @@ from zcw.domain.learning import (
     STANDING_TARGET_K,
     LagTrace,
     Learned,
+    crossing_s,
 )
 from zcw.domain.model import (
     Event,
@@ -58,6 +59,9 @@ COLD_START_K = 10.0
 # into a stop with cold water behind it. Warm pipes arrive earlier (R0: ≈ 0.65 of a cold
 # start, when hot water stood upstream), so the fraction stays below that.
 FRONT_EARLIEST_TRANSIT = 0.5
+# A stop on the learned arrival waits for the recovered water to have risen this much in the
+# cycle: the front is at the valve's sensor, not an ignition retry or a heater that never lit.
+FRONT_EVIDENCE_K = 3.0
 # Where no cold line is at stake, stop this far past ready_c (DS18B20 accuracy, plus noise).
 NO_COLD_LINE_MARGIN_K = 0.5
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
@@ -103,6 +107,8 @@ class _LoopRun:
     hot_at_s: float | None = None
     last_value_c: float | None = None
     changed_at_s: float = 0.0
+    on_arrival: bool = False
+    start_c: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,12 +389,17 @@ class Controller:
             return
         self._trace = None
         fit = trace.fit()
+        learned = self._learned[trace.loop]
+        lp = self.params.loop(trace.loop)
         if fit is not None:
-            learned = self._learned[trace.loop].with_tau(fit.tau_s)
+            learned = learned.with_tau(fit.tau_s)
             if self.params.topology == "crossover":  # the look-ahead only runs there
-                target = self.params.loop(trace.loop).ready_c + STANDING_TARGET_K
-                learned = learned.with_standing(fit.standing_c, target)
-            self._learned[trace.loop] = learned
+                learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
+        if trace.pump_s is not None and self.params.topology == "crossover":
+            learned = _with_arrival_of(learned, trace, lp, self.params.valve_lag_s)
+            if fit is not None and not trace.on_arrival:
+                learned = learned.with_sensor_over(fit.standing_c - self.params.cold_line_max_c)
+        self._learned[trace.loop] = learned
 
     def _tau_s(self, lp: LoopParams) -> float:
         learned = self._learned[lp.name].tau_s
@@ -559,7 +570,7 @@ class Controller:
         value = self._value(loop_key(lp.name))
         sample = self._raw.get(loop_key(lp.name))
         if value is not None and sample is not None:
-            run.min_seen_c = value
+            run.min_seen_c = run.start_c = value
             run.estimator.add(sample.at_s, value)
         return run
 
@@ -633,9 +644,9 @@ class Controller:
             if risen and (estimate is None or cold > estimate):
                 estimate = cold
         rise_is_arrival = run.risen and self._learned[name].stops_on_rise
-        if rise_is_arrival or (
-            estimate is not None and estimate >= self._stop_threshold_c(run.params)
-        ):
+        estimated_hot = estimate is not None and estimate >= self._stop_threshold_c(run.params)
+        run.on_arrival = not estimated_hot and self._arrival_due(run)
+        if rise_is_arrival or estimated_hot or run.on_arrival:
             run.state = "hot"
             run.hot_at_s = self._now_s
             self._max_run_streak = 0
@@ -666,11 +677,32 @@ class Controller:
             return True
         return self._now_s - self._pump_on_s >= FRONT_EARLIEST_TRANSIT * transit
 
-    def _learn_transit(self, run: _LoopRun) -> None:
+    def _arrival_due(self, run: _LoopRun) -> bool:
+        """Stop on the learned arrival (see zcw.domain.learning): only a lone loop's cycle from
+        a cooled pipe, and only once the recovered water shows the front is on its way, so a
+        heater that lit late or not at all never gets a stop it did not earn."""
+        if self.params.topology != "crossover" or self._pump_on_s is None:
+            return False
+        if not self._measures_the_pipe(run) or run.start_c is None:
+            return False
+        arrival = self._learned[run.params.name].arrival_for(run.start_c)
+        if arrival is None:
+            return False
+        # Not ahead of it by the spin-down: the valve cell must be hot before the flow stops.
+        if self._now_s - self._pump_on_s < arrival:
+            return False
+        water = run.estimator.water_c(self._now_s, look_ahead=False)
+        start = run.min_seen_c
+        return water is not None and start is not None and water - start >= FRONT_EVIDENCE_K
+
+    def _measures_the_pipe(self, run: _LoopRun) -> bool:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
         # second loop on the same pump halves the flow.
         cold = run.min_seen_c is not None and run.min_seen_c <= run.params.ready_c - COLD_START_K
-        if cold and len(self._runs) == 1 and self._pump_on_s is not None:
+        return cold and len(self._runs) == 1
+
+    def _learn_transit(self, run: _LoopRun) -> None:
+        if self._measures_the_pipe(run) and self._pump_on_s is not None:
             name = run.params.name
             self._learned[name] = self._learned[name].with_transit(self._now_s - self._pump_on_s)
 
@@ -803,6 +835,12 @@ class Controller:
             lone_and_hot = len(self._runs) == 1 and self._cycle_outcome == "hot"
             if lone_and_hot and self._pump_on_s is not None:
                 trace.stop_s = end
+                run = next(iter(self._runs.values()))
+                measured = self._measures_the_pipe(run) and run.start_c is not None
+                if measured and self._pump_off_s is not None and run.start_c is not None:
+                    trace.pump_s = (self._pump_on_s, self._pump_off_s)
+                    trace.start_c = run.start_c
+                    trace.on_arrival = run.on_arrival
             else:
                 self._trace = None
         for run in self._runs.values():
@@ -838,3 +876,17 @@ class Controller:
                 data=dict(data or {}),
             )
         )
+
+
+def _with_arrival_of(learned: Learned, trace: LagTrace, lp: LoopParams, lag_s: float) -> Learned:
+    """What a cooled pipe's cycle shows of its arrival (see zcw.domain.learning)."""
+    assert trace.pump_s is not None
+    on, off = trace.pump_s
+    tau = learned.tau_s if learned.tau_s is not None else lp.sensor_tau_s
+    if tau <= 0:
+        return learned
+    # The water moves until the valve closes, a valve lag after the pump stopped.
+    crossed = crossing_s(trace.samples, tau, lp.ready_c, (on, off + lag_s))
+    if crossed is None:
+        return learned.with_early_arrival_stop() if trace.on_arrival else learned
+    return learned.with_arrival(trace.start_c, crossed - on)

@@ -22,6 +22,17 @@ clearly warmed, the loop learns to stop at that first warming instead: late, but
 rather than minutes of hot water into the cold line. ``zcw reset``, which the fault's hint asks
 for once the sensor is re-seated, forgets it again.
 
+**Arrival, for a sensor that sees fronts late.** After each cycle from a cooled pipe, the
+reconstruction (with the learned τ) shows when the water itself crossed ``ready_c``: the
+cycle's true arrival, pump start → hot; and the fit tells how far past the cold-line limit
+the water was when the estimate stopped the pump.
+A storage tank's step front (H3) outruns any look-ahead from a lagging clamp, yet it arrives
+at a time set by how warm the pipe was at the start, within a fraction of a second, cycle
+after cycle. Where the estimate is known to stop too late and a line through (reading at the
+start, arrival) fits that well, the controller stops on the line's arrival instead, once the
+sensor shows the front is on its way. A stop that comes out early (the water never got to
+``ready_c``) moves the arrival later.
+
 **Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
 the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
 tells "the heater did not fire" from "the pipe is long" (I6), it bounds the stuck-sensor
@@ -57,6 +68,26 @@ GAIN_PER_K = 0.05
 MAX_GAIN_STEP = 0.15
 
 
+# Stop on the learned arrival only where stops on the estimate leave the water clearly above
+# the cold-line limit on average (a step front behind a clamp: ≈ 7 K over; where the
+# look-ahead keeps up, around the limit or below) …
+SENSOR_OVER_K = 2.0
+# … from the latest cooled-pipe cycles, at least this many, …
+ARRIVAL_POINTS = 8
+MIN_ARRIVAL_POINTS = 3
+# … once a line through (reading at the start, arrival) fits them within this (RMS). A warm
+# copper wall retards the front less, so a storage tank's step front (H3) arrives ≈ 0.25 s
+# earlier per kelvin of start, and within ≈ 0.2 s of that line; a gas heater's ignition and
+# a trunk warmed by another tap scatter more. The window between ready_c and the cold-line
+# limit is about a second wide.
+ARRIVAL_STEADY_S = 0.35
+# The line is trusted this far (K) beyond the starts it was fitted on.
+ARRIVAL_REACH_K = 1.5
+# A stop on the learned arrival that left the water short of ready_c moves it this much later,
+# up to a cap past which the estimate stops sooner anyway.
+ARRIVAL_MISS_STEP_S = 0.25
+MAX_ARRIVAL_BIAS_S = 2.0
+
 # The τ search: 0.5 s … ≈ 140 s in 5 % steps.
 TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
 # After the stop, judge the reconstruction over this window (s after the stop) … It opens
@@ -79,6 +110,10 @@ class Learned:
     tau_fits: int = 0
     lead_gain: float = LEAD_GAIN_START
     stops_on_rise: bool = False
+    # (reading at the start, pump on → water at ready_c) of the latest cooled-pipe cycles.
+    arrivals: tuple[tuple[float, float], ...] = ()
+    arrival_bias_s: float = 0.0
+    sensor_over_c: float | None = None
 
     def with_standing(self, standing_c: float, target_c: float) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain."""
@@ -97,6 +132,43 @@ class Learned:
         transit = transit_s if old is None else old + WEIGHT * (transit_s - old)
         return replace(self, transit_s=round(transit, 2), transit_cycles=self.transit_cycles + 1)
 
+    def with_arrival(self, start_c: float, arrival_s: float) -> Learned:
+        """A cycle from a cooled pipe at ``start_c`` had its water at ready_c ``arrival_s``
+        after pump on."""
+        point = (round(start_c, 2), round(arrival_s, 2))
+        return replace(self, arrivals=(*self.arrivals, point)[-ARRIVAL_POINTS:])
+
+    def with_early_arrival_stop(self) -> Learned:
+        """A stop on the learned arrival left the water short of ready_c: arrive later."""
+        bias = min(self.arrival_bias_s + ARRIVAL_MISS_STEP_S, MAX_ARRIVAL_BIAS_S)
+        return replace(self, arrival_bias_s=round(bias, 2))
+
+    def with_sensor_over(self, over_c: float) -> Learned:
+        """A stop on the estimate left the water ``over_c`` above the cold-line limit."""
+        old = self.sensor_over_c
+        over = over_c if old is None else old + WEIGHT * (over_c - old)
+        return replace(self, sensor_over_c=round(over, 2))
+
+    def arrival_for(self, start_c: float) -> float | None:
+        """The arrival to stop on for a cycle starting at ``start_c``, or None where the
+        estimate does as well or the arrivals are not steady enough (see the module doc)."""
+        if self.sensor_over_c is None or self.sensor_over_c < SENSOR_OVER_K:
+            return None
+        points = self.arrivals
+        if len(points) < MIN_ARRIVAL_POINTS:
+            return None
+        starts = [c for c, _ in points]
+        if not min(starts) - ARRIVAL_REACH_K <= start_c <= max(starts) + ARRIVAL_REACH_K:
+            return None  # a start unlike any seen: no far extrapolation
+        if max(starts) - min(starts) < 1.0:
+            mean = sum(a for _, a in points) / len(points)
+            slope, residual, at = 0.0, sum((a - mean) ** 2 for _, a in points) / len(points), mean
+        else:
+            slope, residual, at = _line(points, start_c)
+        if slope > 0 or math.sqrt(residual) > ARRIVAL_STEADY_S:
+            return None  # a warmer pipe never arrives later: this is not one pipe's behaviour
+        return at + self.arrival_bias_s
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -109,7 +181,11 @@ class Learned:
         lo, hi = LEAD_GAIN_RANGE
         if isinstance(gain, bool) or not isinstance(gain, int | float) or not lo <= gain <= hi:
             gain = LEAD_GAIN_START
+        bias = _signed(data, "arrival_bias_s", 3600.0)
         return cls(
+            arrivals=_points(data.get("arrivals")),
+            arrival_bias_s=bias if bias is not None else 0.0,
+            sensor_over_c=_signed(data, "sensor_over_c", 100.0),
             transit_s=transit,
             transit_cycles=transit_n if transit is not None else 0,
             tau_s=tau,
@@ -126,6 +202,25 @@ def _number(data: dict[str, Any], key: str, high: float) -> float | None:
     return float(value) if 0 < value <= high else None
 
 
+def _points(value: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list | tuple):  # a list once through JSON
+        return ()
+    points = []
+    for item in value[-ARRIVAL_POINTS:]:
+        ok = isinstance(item, list | tuple) and len(item) == 2
+        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in item)
+        if ok and -20.0 <= item[0] <= 100.0 and 0.0 < item[1] <= 3600.0:
+            points.append((float(item[0]), float(item[1])))
+    return tuple(points)
+
+
+def _signed(data: dict[str, Any], key: str, bound: float) -> float | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if -bound <= value <= bound else None
+
+
 def _count(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
@@ -140,6 +235,30 @@ def reconstruct(samples: Sequence[tuple[float, float]], tau_s: float) -> list[tu
         a = math.exp(-(t1 - t0) / tau_s)
         out.append((t1, (s1 - a * s0) / (1 - a)))
     return out
+
+
+def crossing_s(
+    samples: Sequence[tuple[float, float]],
+    tau_s: float,
+    level_c: float,
+    within: tuple[float, float],
+) -> float | None:
+    """When the reconstructed water first rose through ``level_c`` inside ``within``, or None.
+
+    Each reconstructed value is the water over the interval between two conversions, so it
+    sits at the interval's middle; the crossing is interpolated between those middles.
+    """
+    points = []
+    for (t0, s0), (t1, s1) in pairwise(samples):
+        if t1 > t0:
+            a = math.exp(-(t1 - t0) / tau_s)
+            points.append(((t0 + t1) / 2, (s1 - a * s0) / (1 - a)))
+    lo, hi = within
+    for (ta, wa), (tb, wb) in pairwise(points):
+        if wa < level_c <= wb and tb > lo:
+            at = ta + (tb - ta) * (level_c - wa) / (wb - wa)
+            return at if lo <= at <= hi else None
+    return None
 
 
 def _line(points: Sequence[tuple[float, float]], at_s: float) -> tuple[float, float, float]:
@@ -192,6 +311,11 @@ class LagTrace:
         self.loop = loop
         self.samples: list[tuple[float, float]] = []
         self.stop_s: float | None = None
+        # Set at the stop when the cycle started from a cooled pipe: what its arrival is
+        # judged against (see Learned.with_arrival).
+        self.pump_s: tuple[float, float] | None = None  # pump on, pump off
+        self.start_c = 0.0  # the loop's reading when the cycle started
+        self.on_arrival = False  # the stop came from the learned arrival, not the estimate
 
     def add(self, at_s: float, value_c: float) -> None:
         if not self.samples or at_s > self.samples[-1][0]:
