@@ -23,6 +23,12 @@ SPIN_DOWN_S = 0.3
 MAX_LEAD_C = 15.0
 
 
+def recovered_c(s0: float, s1: float, dt_s: float, tau_s: float) -> float:
+    """The water that took a τ-lagged sensor from ``s0`` to ``s1`` in ``dt_s`` (module doc)."""
+    a = math.exp(-dt_s / tau_s)
+    return (s1 - a * s0) / (1 - a)
+
+
 class ArrivalEstimator:
     """Tracks one loop sensor during a cycle and estimates the water temperature at the valve."""
 
@@ -41,8 +47,7 @@ class ArrivalEstimator:
         (t0, s0), (t1, s1) = self._samples[i - 1], self._samples[i]
         if self._tau_s <= 0:
             return s1
-        a = math.exp(-(t1 - t0) / self._tau_s)
-        return (s1 - a * s0) / (1 - a)
+        return recovered_c(s0, s1, t1 - t0, self._tau_s)
 
     def water_c(self, now_s: float, *, look_ahead: bool = True) -> float | None:
         """Estimated water temperature at ``now_s``, or None before the first sample.

@@ -8,8 +8,10 @@ One cycle, per requested loop:
 
 1. already hot (valid T_loop ≥ ready_c − hysteresis_c) → ``already_hot``, nothing moves;
 2. otherwise open the valve, wait ``valve_lead_s``, start the pump;
-3. when hot water *arrives* (predicted from the lagging sensor) close that valve, or, if it
-   was the last loop heating, stop the pump first and close the valve ``valve_lag_s`` later;
+3. when hot water *arrives* close that valve, or, if it was the last loop heating, stop the
+   pump first and close the valve ``valve_lag_s`` later. Arrival is predicted from the
+   lagging sensor, or, where that is known to come too late for a steady front, taken from
+   the arrival the loop learned (:mod:`zcw.domain.learning`);
 4. limits: ``max_run_s``, ``min_rest_s``, and a trigger during a cycle joins it.
 
 The :class:`~zcw.domain.safety.SafetySupervisor` filters every output; when it has to veto
@@ -396,7 +398,7 @@ class Controller:
             if self.params.topology == "crossover":  # the look-ahead only runs there
                 learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
         if trace.pump_s is not None and self.params.topology == "crossover":
-            learned = _with_arrival_of(learned, trace, lp, self.params.valve_lag_s)
+            learned = _with_arrival_of(learned, trace, trace.pump_s, lp, self.params.valve_lag_s)
             if fit is not None and not trace.on_arrival:
                 learned = learned.with_sensor_over(fit.standing_c - self.params.cold_line_max_c)
         self._learned[trace.loop] = learned
@@ -688,7 +690,8 @@ class Controller:
         arrival = self._learned[run.params.name].arrival_for(run.start_c)
         if arrival is None:
             return False
-        # Not ahead of it by the spin-down: the valve cell must be hot before the flow stops.
+        # At the arrival, not a spin-down ahead of it: the water in the valve must be hot
+        # already when the flow stops, or the cycle ends cold.
         if self._now_s - self._pump_on_s < arrival:
             return False
         water = run.estimator.water_c(self._now_s, look_ahead=False)
@@ -836,10 +839,11 @@ class Controller:
             if lone_and_hot and self._pump_on_s is not None:
                 trace.stop_s = end
                 run = next(iter(self._runs.values()))
-                measured = self._measures_the_pipe(run) and run.start_c is not None
-                if measured and self._pump_off_s is not None and run.start_c is not None:
-                    trace.pump_s = (self._pump_on_s, self._pump_off_s)
-                    trace.start_c = run.start_c
+                pump_off, start_c = self._pump_off_s, run.start_c
+                measured = self._measures_the_pipe(run)
+                if measured and pump_off is not None and start_c is not None:
+                    trace.pump_s = (self._pump_on_s, pump_off)
+                    trace.start_c = start_c
                     trace.on_arrival = run.on_arrival
             else:
                 self._trace = None
@@ -878,10 +882,11 @@ class Controller:
         )
 
 
-def _with_arrival_of(learned: Learned, trace: LagTrace, lp: LoopParams, lag_s: float) -> Learned:
-    """What a cooled pipe's cycle shows of its arrival (see zcw.domain.learning)."""
-    assert trace.pump_s is not None
-    on, off = trace.pump_s
+def _with_arrival_of(
+    learned: Learned, trace: LagTrace, pump_s: tuple[float, float], lp: LoopParams, lag_s: float
+) -> Learned:
+    """What a cooled pipe's cycle, pump on and off at ``pump_s``, shows of its arrival."""
+    on, off = pump_s
     tau = learned.tau_s if learned.tau_s is not None else lp.sensor_tau_s
     if tau <= 0:
         return learned

@@ -52,6 +52,8 @@ from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from typing import Any
 
+from zcw.domain.arrival import recovered_c
+
 # How much one new cycle moves what was learned: three or four cycles relearn a changed loop.
 WEIGHT = 0.3
 # The stop aims for standing water this far above ready_c, as the fit reads it: the fit reads
@@ -230,10 +232,8 @@ def reconstruct(samples: Sequence[tuple[float, float]], tau_s: float) -> list[tu
     """The water over each interval between conversions, by exact inversion of a τ lag."""
     out = []
     for (t0, s0), (t1, s1) in pairwise(samples):
-        if t1 <= t0:
-            continue
-        a = math.exp(-(t1 - t0) / tau_s)
-        out.append((t1, (s1 - a * s0) / (1 - a)))
+        if t1 > t0:
+            out.append((t1, recovered_c(s0, s1, t1 - t0, tau_s)))
     return out
 
 
@@ -248,11 +248,11 @@ def crossing_s(
     Each reconstructed value is the water over the interval between two conversions, so it
     sits at the interval's middle; the crossing is interpolated between those middles.
     """
-    points = []
-    for (t0, s0), (t1, s1) in pairwise(samples):
-        if t1 > t0:
-            a = math.exp(-(t1 - t0) / tau_s)
-            points.append(((t0 + t1) / 2, (s1 - a * s0) / (1 - a)))
+    points = [
+        ((t0 + t1) / 2, recovered_c(s0, s1, t1 - t0, tau_s))
+        for (t0, s0), (t1, s1) in pairwise(samples)
+        if t1 > t0
+    ]
     lo, hi = within
     for (ta, wa), (tb, wb) in pairwise(points):
         if wa < level_c <= wb and tb > lo:
