@@ -139,8 +139,8 @@ STEP_FRONT = Learned(
 )
 
 
-def _pump_off_after_pump_on(learned: Learned, *, front: bool) -> float | None:
-    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+def _pump_off_after_pump_on(learned: Learned, *, front: bool, r: Rig | None = None) -> float | None:
+    r = r or rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": learned})
     r.request("start")
     r.run_until(lambda d: d.relays.pump, 2.0)
@@ -159,6 +159,15 @@ def _pump_off_after_pump_on(learned: Learned, *, front: bool) -> float | None:
 def test_a_front_the_estimate_cannot_catch_stops_on_the_learned_arrival() -> None:
     stopped = _pump_off_after_pump_on(STEP_FRONT, front=True)
     assert stopped is not None and 29.9 <= stopped <= 30.6
+
+
+def test_a_stop_on_the_learned_arrival_that_came_out_cold_moves_it_later() -> None:
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    assert _pump_off_after_pump_on(STEP_FRONT, front=True, r=r) is not None
+    r.run(65.0)  # the reading stands at ≈ 16 °C: the water never reached ready_c
+    learned = r.controller.learned["bathroom"]
+    assert learned.arrival_bias_s == 0.25
+    assert learned.arrivals == STEP_FRONT.arrivals  # no arrival was seen, none is added
 
 
 def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late() -> None:

@@ -183,6 +183,20 @@ def test_an_early_stop_moves_the_arrival_later_up_to_a_cap() -> None:
     for _ in range(20):
         later = later.with_early_arrival_stop()
     assert later.arrival_bias_s == MAX_ARRIVAL_BIAS_S
+    # Water over the cold-line limit after such a stop: the next one comes sooner.
+    sooner = learned.with_late_arrival_stop()
+    assert sooner.arrival_for(15.0) == pytest.approx(before - 0.1)
+    for _ in range(40):
+        sooner = sooner.with_late_arrival_stop()
+    assert sooner.arrival_bias_s == -MAX_ARRIVAL_BIAS_S
+
+
+def test_one_odd_cycle_does_not_hold_the_line_back() -> None:
+    learned = _steady().with_arrival(15.0, 36.5)  # the day's first cycle, 2.5 s slow
+    at = learned.arrival_for(15.0)
+    assert at == pytest.approx(34.05, abs=0.15)
+    # Two odd ones are no longer an outlier: the arrivals are not steady, so no line.
+    assert learned.with_arrival(15.0, 31.5).arrival_for(15.0) is None
 
 
 def test_a_replumbed_loop_keeps_only_its_latest_arrivals() -> None:

@@ -399,8 +399,11 @@ class Controller:
                 learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
         if trace.pump_s is not None and self.params.topology == "crossover":
             learned = _with_arrival_of(learned, trace, trace.pump_s, lp, self.params.valve_lag_s)
-            if fit is not None and not trace.on_arrival:
-                learned = learned.with_sensor_over(fit.standing_c - self.params.cold_line_max_c)
+            over = None if fit is None else fit.standing_c - self.params.cold_line_max_c
+            if over is not None and not trace.on_arrival:
+                learned = learned.with_sensor_over(over)
+            elif over is not None and over > 0:
+                learned = learned.with_late_arrival_stop()
         self._learned[trace.loop] = learned
 
     def _tau_s(self, lp: LoopParams) -> float:

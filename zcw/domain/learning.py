@@ -31,7 +31,7 @@ at a time set by how warm the pipe was at the start, within a fraction of a seco
 after cycle. Where the estimate is known to stop too late and a line through (reading at the
 start, arrival) fits that well, the controller stops on the line's arrival instead, once the
 sensor shows the front is on its way. A stop that comes out early (the water never got to
-``ready_c``) moves the arrival later.
+``ready_c``) moves the arrival later; one that left water over the limit, sooner.
 
 **Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
 the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
@@ -71,9 +71,10 @@ MAX_GAIN_STEP = 0.15
 
 
 # Stop on the learned arrival only where stops on the estimate leave the water clearly above
-# the cold-line limit on average (a step front behind a clamp: ≈ 7 K over; where the
-# look-ahead keeps up, around the limit or below) …
-SENSOR_OVER_K = 2.0
+# the cold-line limit on average, as the fit reads it (H3's step front behind a clamp: up to
+# 7 K over, 3–6 K in most houses drawn; R0 and H1, where the look-ahead keeps up: −2.8 to
+# +0.9 K) …
+SENSOR_OVER_K = 1.0
 # … from the latest cooled-pipe cycles, at least this many, …
 ARRIVAL_POINTS = 8
 MIN_ARRIVAL_POINTS = 3
@@ -85,9 +86,11 @@ MIN_ARRIVAL_POINTS = 3
 ARRIVAL_STEADY_S = 0.35
 # The line is trusted this far (K) beyond the starts it was fitted on.
 ARRIVAL_REACH_K = 1.5
-# A stop on the learned arrival that left the water short of ready_c moves it this much later,
-# up to a cap past which the estimate stops sooner anyway.
+# A stop on the learned arrival that left the water short of ready_c moves it this much later;
+# one that left it over the cold-line limit, this much sooner (a failed event is the worse
+# miss: the user waits for nothing); both within a cap.
 ARRIVAL_MISS_STEP_S = 0.25
+ARRIVAL_OVER_STEP_S = 0.1
 MAX_ARRIVAL_BIAS_S = 2.0
 
 # The τ search: 0.5 s … ≈ 140 s in 5 % steps.
@@ -141,8 +144,13 @@ class Learned:
         return replace(self, arrivals=(*self.arrivals, point)[-ARRIVAL_POINTS:])
 
     def with_early_arrival_stop(self) -> Learned:
-        """A stop on the learned arrival left the water short of ready_c: arrive later."""
+        """A stop on the learned arrival left the water short of ready_c: stop later."""
         bias = min(self.arrival_bias_s + ARRIVAL_MISS_STEP_S, MAX_ARRIVAL_BIAS_S)
+        return replace(self, arrival_bias_s=round(bias, 2))
+
+    def with_late_arrival_stop(self) -> Learned:
+        """A stop on the learned arrival left water over the cold-line limit: stop sooner."""
+        bias = max(self.arrival_bias_s - ARRIVAL_OVER_STEP_S, -MAX_ARRIVAL_BIAS_S)
         return replace(self, arrival_bias_s=round(bias, 2))
 
     def with_sensor_over(self, over_c: float) -> Learned:
@@ -156,20 +164,19 @@ class Learned:
         estimate does as well or the arrivals are not steady enough (see the module doc)."""
         if self.sensor_over_c is None or self.sensor_over_c < SENSOR_OVER_K:
             return None
-        points = self.arrivals
-        if len(points) < MIN_ARRIVAL_POINTS:
+        fit = _arrival_line(self.arrivals, start_c)
+        if (
+            fit is not None
+            and fit[1] > ARRIVAL_STEADY_S
+            and len(self.arrivals) > MIN_ARRIVAL_POINTS
+        ):
+            # One odd cycle (the day's first, say) must not hold the line back for eight.
+            line = fit
+            worst = max(self.arrivals, key=lambda p: abs(p[1] - _arrival_line_at(line, p[0])))
+            fit = _arrival_line(tuple(p for p in self.arrivals if p is not worst), start_c)
+        if fit is None or fit[1] > ARRIVAL_STEADY_S:
             return None
-        starts = [c for c, _ in points]
-        if not min(starts) - ARRIVAL_REACH_K <= start_c <= max(starts) + ARRIVAL_REACH_K:
-            return None  # a start unlike any seen: no far extrapolation
-        if max(starts) - min(starts) < 1.0:
-            mean = sum(a for _, a in points) / len(points)
-            slope, residual, at = 0.0, sum((a - mean) ** 2 for _, a in points) / len(points), mean
-        else:
-            slope, residual, at = _line(points, start_c)
-        if slope > 0 or math.sqrt(residual) > ARRIVAL_STEADY_S:
-            return None  # a warmer pipe never arrives later: this is not one pipe's behaviour
-        return at + self.arrival_bias_s
+        return _arrival_line_at(fit, start_c) + self.arrival_bias_s
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +202,34 @@ class Learned:
             lead_gain=float(gain),
             stops_on_rise=data.get("stops_on_rise") is True,
         )
+
+
+# A line through (start reading, arrival): its slope (s/K), its RMS residual (s), and a point
+# on it (start, arrival).
+_Line = tuple[float, float, tuple[float, float]]
+
+
+def _arrival_line(points: Sequence[tuple[float, float]], start_c: float) -> _Line | None:
+    """The line through enough arrivals, if ``start_c`` is near their starts and it falls."""
+    if len(points) < MIN_ARRIVAL_POINTS:
+        return None
+    starts = [c for c, _ in points]
+    if not min(starts) - ARRIVAL_REACH_K <= start_c <= max(starts) + ARRIVAL_REACH_K:
+        return None  # a start unlike any seen: no far extrapolation
+    mean_c = sum(starts) / len(starts)
+    if max(starts) - min(starts) < 1.0:  # one start temperature: the line is its mean
+        mean = sum(a for _, a in points) / len(points)
+        residual = sum((a - mean) ** 2 for _, a in points) / len(points)
+        return 0.0, math.sqrt(residual), (mean_c, mean)
+    slope, residual, at = _line(points, mean_c)
+    if slope > 0:
+        return None  # a warmer pipe never arrives later: this is not one pipe's behaviour
+    return slope, math.sqrt(residual), (mean_c, at)
+
+
+def _arrival_line_at(line: _Line, start_c: float) -> float:
+    slope, _, (c0, a0) = line
+    return a0 + slope * (start_c - c0)
 
 
 def _number(data: dict[str, Any], key: str, high: float) -> float | None:
