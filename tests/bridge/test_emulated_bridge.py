@@ -7,6 +7,7 @@ opens the pty exactly as it opens ``/dev/ttyACM0`` on a Pi.
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 import tty
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ def test_unplug_mid_cycle_marks_offline_then_resyncs(rig: tuple[EmulatedRig, Liv
     r, live = rig
     live.do(lambda: r.daemon.submit(_start()))
     live.wait_for(lambda: r.emulator.relays().get(0, False), 5, "pump on")
+    unplugged_s = r.link.clock()
     r.emulator.unplug()
     live.wait_for(lambda: "bridge_offline" in _codes(r), 10, "bridge_offline fault")
     status = r.daemon.status
@@ -77,9 +79,14 @@ def test_unplug_mid_cycle_marks_offline_then_resyncs(rig: tuple[EmulatedRig, Liv
     assert "bridge_offline" in _reasons(live, "cycle_aborted")
     replugged_s = r.link.clock()
     r.emulator.replug()
+    # The readings from before the unplug go with the old session, the moment the bridge
+    # answers: a cycle started on one would be aborted as it went stale.
+    deadline = time.monotonic() + 10.0
+    while not r.link.online:
+        assert time.monotonic() < deadline, "the link never came back online"
+        time.sleep(0.001)
+    assert all(s.at_s > unplugged_s for s in r.link.readings.values())
     live.wait_for(lambda: "bridge_offline" not in _codes(r), 10, "reconnect")
-    # A fresh reading, not the one from before the unplug: that one is about to go stale, and
-    # a cycle started on it would rightly be aborted for a stale sensor.
     live.wait_for(lambda: _measured_since(r, replugged_s), 5, "readings again")
     live.wait_for(lambda: _temp(r) is not None, 5, "the daemon has the reading")
     status = r.daemon.status

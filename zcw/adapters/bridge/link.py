@@ -147,11 +147,17 @@ class SerialBridge:
     def readings(self) -> dict[str, SensorSample]:
         """The latest reading of each sensor, with the time it was measured (thread-safe).
 
-        Unlike :meth:`poll` it drains nothing; after a reconnect it still holds the readings
-        from before the unplug until fresh ones arrive, which their ``at_s`` tells apart.
+        Unlike :meth:`poll` it drains nothing, and it answers while offline too: the readings
+        from before an unplug stay until the bridge answers again, then go (see the handshake).
         """
         with self._lock:
             return dict(self._readings)
+
+    @property
+    def online(self) -> bool:
+        """Handshaken, and heard from within the last few seconds (thread-safe)."""
+        with self._lock:
+            return self._online()
 
     def close(self) -> None:
         """All relays OFF (best effort), then stop the reader and close the port."""
@@ -258,6 +264,10 @@ class SerialBridge:
         self._handshaken = True
         self.problem = ""
         self._sent = {}
+        # Readings from before a replug or a bridge reboot belong to the old session: kept,
+        # a start on one would pass, then abort as it went stale during the valve lead.
+        # Fresh ones arrive within a sensor period; until then a start is refused, cleanly.
+        self._readings.clear()
         self._command("CLR", (), now)
         self._command("LOCK", (1 if self.pump_lock else 0,), now)
         for b in self.bindings:
