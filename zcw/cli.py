@@ -341,6 +341,20 @@ def _monitor_line(item: dict[str, Any]) -> str:
     return _status_text(item.get("status", {}))
 
 
+def _learned_text(learned: dict[str, Any]) -> str:
+    tau, transit = learned.get("sensor_tau_s"), learned.get("transit_s")
+    parts = [
+        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
+        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
+        f"from {learned.get('cycles', 0)} cooled-pipe cycles",
+    ]
+    if learned.get("stops_on_learned_arrival"):
+        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
+    if learned.get("stops_on_rise"):
+        parts.append("stops on the sensor's first warming (it never reads ready_c)")
+    return ", ".join(parts)
+
+
 def _status_text(s: dict[str, Any]) -> str:
     lines = [
         f"state {s.get('state')}  mode {s.get('mode')}  pump {'ON' if s.get('pump') else 'off'}"
@@ -350,6 +364,9 @@ def _status_text(s: dict[str, Any]) -> str:
         shown = "—" if temp is None else f"{temp:.1f} °C"
         valve = "OPEN" if loop.get("valve") else "closed"
         lines.append(f"  {name}: {shown}  valve {valve}  {loop.get('state')}")
+        learned = loop.get("learned")
+        if learned:
+            lines.append(f"    learned: {_learned_text(learned)}")
     fault = s.get("fault")
     if fault:
         lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")

@@ -216,3 +216,15 @@ def test_arrival_learning_survives_json_and_junk_in_it_is_dropped() -> None:
     )
     assert junk.arrivals == ((20.0, 30.0),)
     assert junk.sensor_over_c is None and junk.arrival_bias_s == 0.0
+
+
+def test_the_status_summary_says_what_the_loop_stops_on() -> None:
+    assert Learned().summary() == {
+        "sensor_tau_s": None,
+        "transit_s": None,
+        "cycles": 0,
+        "stops_on_rise": False,
+        "stops_on_learned_arrival": False,
+    }
+    assert _steady().summary()["stops_on_learned_arrival"] is True
+    assert _steady(over_c=0.0).summary()["stops_on_learned_arrival"] is False

@@ -313,6 +313,9 @@ def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path)
         "valve": False,
         "state": state["loops"]["bathroom"]["state"],
         "cold_c": None,
+        "learned": state["loops"]["bathroom"]["learned"],
     }
+    # The cycle it ran started from a cooled pipe: it taught the loop its transit.
+    assert state["loops"]["bathroom"]["learned"]["transit_s"] > 0
     assert state["last_cycle"]["outcome"] == "hot"
     late.close()

@@ -33,6 +33,7 @@ def status_dict(status: Status) -> dict[str, Any]:
                 "valve": status.confirmed.valves.get(name, False),
                 "state": view.state,
                 "cold_c": snap.cold_c.get(name),
+                "learned": snap.learned[name].summary() if name in snap.learned else None,
             }
             for name, view in snap.loops.items()
         },

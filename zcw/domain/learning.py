@@ -178,6 +178,18 @@ class Learned:
             return None
         return _arrival_line_at(fit, start_c) + self.arrival_bias_s
 
+    def summary(self) -> dict[str, Any]:
+        """What an installer wants to see of it (``zcw status``): plain numbers, no internals."""
+        coldest = min((c for c, _ in self.arrivals), default=None)
+        on_arrival = coldest is not None and self.arrival_for(coldest) is not None
+        return {
+            "sensor_tau_s": self.tau_s,
+            "transit_s": self.transit_s,
+            "cycles": self.transit_cycles,
+            "stops_on_rise": self.stops_on_rise,
+            "stops_on_learned_arrival": on_arrival,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
