@@ -1,9 +1,11 @@
 """Pipe catalogue and one pipe segment: water cells, wall layers, implicit radial exchange.
 
-PHYSICS.md §3: 1-D finite volume. Water moves by exact volume shifts of whole cells (no
-numerical diffusion; the front is quantised to one cell), and heat moves radially water ↔
-wall layers ↔ ambient by backward Euler, a tridiagonal (Thomas) solve per cell whose
-elimination factors are computed once per (flow state, dt) and reused for every cell.
+PHYSICS.md §3: 1-D finite volume. Water moves by exact volume shifts of whole cells: the
+front is quantised to one cell, and the only mixing is that of the parcels filling a cell
+(within one step's volume). Between segments the flow passes on continuously. Heat moves
+radially water ↔ wall layers ↔ ambient by backward Euler, a tridiagonal (Thomas) solve per
+cell whose elimination factors are computed once per (flow state, dt) and reused for every
+cell.
 """
 
 from __future__ import annotations
@@ -226,7 +228,11 @@ class Segment:
         if self._acc_l > 0:
             # The water filling the next cell sits in the first cell's stretch of pipe: it
             # settles towards that cell at the stagnant water-wall rate (minutes), or a cycle's
-            # heat would wait in it through hours of standby. In flow it waits < 1 s.
+            # heat would wait in it through hours of standby. In flow it waits < 1 s. Its heat
+            # goes to the wall and the air, as the first cell's does; handed to the first cell
+            # instead, it gave that cell 1.5 cells of water against one cell of wall, and a
+            # warm slug after standby that no real pipe has. (At most half a cell's heat per
+            # standby, ≈ 1 % of a cycle's, is not accounted for.)
             mean = self._acc_heat / self._acc_l
             settle = 1.0 - math.exp(-dt_s / self._pending_tau_s)
             self._acc_heat = self._acc_l * (mean + (self.water[0] - mean) * settle)
@@ -270,6 +276,12 @@ class Segment:
 
     def energy_j(self, ref_c: float) -> float:
         e = sum(self.c_water * (t - ref_c) for t in self.water)
+        # The parcel filling the next cell is in the pipe too; where the outflow follows the
+        # inflow, as much of the last cell has already left.
+        per_l = self.c_water / self.cell_volume_l
+        e += per_l * (self._acc_heat - self._acc_l * ref_c)
+        if not self.ends_at_valve:
+            e -= per_l * self._acc_l * (self.water[-1] - ref_c)
         for j in range(self.n_w):
             e += sum(self.c_wall[j] * (t - ref_c) for t in self.wall[j])
         return e

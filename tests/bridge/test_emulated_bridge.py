@@ -164,6 +164,43 @@ def test_link_refuses_a_bridge_speaking_another_protocol(tmp_path: Path) -> None
         os.close(slave)
 
 
+def test_link_forgets_the_old_sessions_readings_when_the_bridge_answers_again() -> None:
+    """Played by hand on a pty: a reading, a bridge reboot, a new handshake, no new reading."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    rom = "28aa000000000001"
+    link = SerialBridge(os.ttyname(slave), sensors={"bathroom": rom})
+    decoder = Decoder()
+
+    def next_frame(kind: str) -> Any:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            for frame in decoder.feed(os.read(master, 1024)):
+                if frame.kind == kind:
+                    return frame
+        raise AssertionError(f"no {kind} from the link")
+
+    def wait(predicate: Any, what: str) -> None:
+        deadline = time.monotonic() + 5.0
+        while not predicate():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.005)
+
+    try:
+        os.write(master, encode(1, "ACK", (next_frame("HELLO").seq,)))
+        wait(lambda: link.online, "online after the first handshake")
+        os.write(master, encode(2, "T", (rom, 40 * 16, "ok")))
+        wait(lambda: "bathroom" in link.readings, "the reading")
+        os.write(master, encode(3, "BOOT", ("watchdog",)))
+        os.write(master, encode(4, "ACK", (next_frame("HELLO").seq,)))
+        wait(lambda: link.online and link.frames_seen >= 4, "online after the reboot")
+        assert link.readings == {}  # the bridge has sent nothing since it came back
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
+
+
 def _start() -> Any:
     from zcw.domain.model import Request, Source
 

@@ -93,8 +93,11 @@ def test_prediction_stops_before_the_lagging_sensor_reaches_ready() -> None:
     assert 32.0 < stopped_at_reading < 36.0
 
 
-def _reading_at_stop(topology: str, transit_s: float | None = None) -> float:
-    r = rig(LoopParams(name="bathroom", sensor_tau_s=8.0), topology=topology)
+def _reading_at_stop(
+    topology: str, transit_s: float | None = None, hint_s: float | None = None
+) -> float:
+    lp = LoopParams(name="bathroom", sensor_tau_s=8.0, transit_hint_s=hint_s)
+    r = rig(lp, topology=topology)
     if transit_s is not None:
         r.controller.restore_learned({"bathroom": Learned(transit_s=transit_s, lead_gain=1.5)})
     r.request("start")
@@ -128,6 +131,8 @@ def test_no_look_ahead_before_the_heaters_water_can_have_reached_the_valve() -> 
     # itself to reach ready_c (38 °C), a conversion late; with it, it stops sooner.
     assert slug == pytest.approx(38.0 - 4.0, abs=0.6)
     assert early_front < slug - 0.5
+    # What the pipe taught beats a hint (here a pump flow guessed far too low).
+    assert _reading_at_stop("crossover", transit_s=20.0, hint_s=200.0) == early_front
 
 
 STEP_FRONT = Learned(
@@ -147,11 +152,12 @@ def _pump_off_after_pump_on(learned: Learned, *, front: bool, r: Rig | None = No
     pump_on = r.now_s
     reading = 15.0
     while r.now_s < pump_on + 40.0:
-        if front and r.now_s >= pump_on + 27.0:
-            reading += 0.1  # the clamp creeps up behind the front: far below ready_c
+        if front and r.now_s >= pump_on + 24.0:
+            # The clamp creeps up behind the front (1 K/s): far below ready_c, though the
+            # recovered water (reading + τ·slope ≈ +8 K) is out of the cooled-pipe range.
+            reading += 0.25
         r.set_loop("bathroom", reading)
         if not r.tick().relays.pump:
-            assert reading < 25.0  # the estimate alone would not have stopped here
             return r.now_s - pump_on
     return None
 
@@ -159,6 +165,9 @@ def _pump_off_after_pump_on(learned: Learned, *, front: bool, r: Rig | None = No
 def test_a_front_the_estimate_cannot_catch_stops_on_the_learned_arrival() -> None:
     stopped = _pump_off_after_pump_on(STEP_FRONT, front=True)
     assert stopped is not None and 29.9 <= stopped <= 30.6
+    # The reading was ≈ 21 °C then: the estimate alone stops seconds later.
+    alone = _pump_off_after_pump_on(replace(STEP_FRONT, sensor_over_c=None), front=True)
+    assert alone is not None and alone > stopped + 3.0
 
 
 def test_a_stop_on_the_learned_arrival_that_came_out_cold_moves_it_later() -> None:
@@ -175,7 +184,18 @@ def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late
     assert _pump_off_after_pump_on(STEP_FRONT, front=False) is None
     # Where stops on the estimate stayed under the limit, the estimate keeps the stop.
     stopped = _pump_off_after_pump_on(replace(STEP_FRONT, sensor_over_c=0.5), front=True)
-    assert stopped is None
+    assert stopped is not None and stopped > 33.0
+    # And a warm slug that rises 3 K but stays in the cooled-pipe range is not the front.
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    r.controller.restore_learned({"bathroom": STEP_FRONT})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    r.run(22.0)
+    reading = 15.0
+    for _ in range(52):  # 0.4 K/s to 35 s: the recovered water rises ≈ 8 K, to ≈ 23 °C
+        reading += 0.1
+        r.set_loop("bathroom", reading)
+        assert r.tick().relays.pump
 
 
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:
@@ -199,6 +219,16 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     # The installer re-seats the sensor on the valve body, as the hint says, and resets.
     r.request("reset")
     assert not r.controller.learned["bathroom"].stops_on_rise
+
+
+def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_bias_s=0.5)})
+    r.request("reset")
+    learned = r.controller.learned["bathroom"]
+    assert learned.sensor_over_c is None and learned.arrival_bias_s == 0.0
+    assert learned.arrivals == STEP_FRONT.arrivals and learned.tau_s == STEP_FRONT.tau_s
+    assert learned.arrival_for(15.0) is None  # the estimate is judged anew first
 
 
 def test_falling_reading_never_counts_as_arrival() -> None:

@@ -216,6 +216,8 @@ def test_arrival_learning_survives_json_and_junk_in_it_is_dropped() -> None:
     )
     assert junk.arrivals == ((20.0, 30.0),)
     assert junk.sensor_over_c is None and junk.arrival_bias_s == 0.0
+    # A bias past its cap is junk too: it would stop every cycle with the water cold.
+    assert Learned.from_json({"arrival_bias_s": -3000.0}).arrival_bias_s == 0.0
 
 
 def test_the_status_summary_says_what_the_loop_stops_on() -> None:

@@ -158,6 +158,7 @@ def test_water_waiting_to_fill_a_cell_cools_with_the_pipe() -> None:
     for _ in range(720):
         segment.exchange(0.0, 5.0)  # one hour standing
     segment.push(segment.cell_volume_l / 2, plant.house.ambient_c)
+    # Kept apart, the parcel would make a 35 °C cell now; it cooled with the pipe instead.
     assert segment.water[0] == pytest.approx(plant.house.ambient_c, abs=0.5)
 
 
@@ -168,7 +169,8 @@ def test_the_oracle_never_breaks_the_cold_line_limit(house: str) -> None:
 
     for seed in range(3):
         day = run_day(house, "oracle", seed)
-        peaks = [e["cold_line_peak_c"] for e in day["events"] if e["cold_line_peak_c"]]
+        peaks = [e["cold_line_peak_c"] for e in day["events"]]
+        peaks = [p for p in peaks if p is not None]
         assert all(e["outcome"] in ("hot", "already_hot") for e in day["events"])
         if house != "H2":  # a return line has no cold-line peak to judge
             assert peaks and max(peaks) <= COLD_LINE_MAX_C

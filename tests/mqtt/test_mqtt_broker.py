@@ -308,14 +308,15 @@ def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path)
     for key in ("state", "mode", "pump", "loops", "fault", "last_cycle"):
         assert key in state
     assert state["pump"] is False
+    learned = state["loops"]["bathroom"].pop("learned")
     assert state["loops"]["bathroom"] == {
         "temp_c": state["loops"]["bathroom"]["temp_c"],
         "valve": False,
         "state": state["loops"]["bathroom"]["state"],
         "cold_c": None,
-        "learned": state["loops"]["bathroom"]["learned"],
     }
     # The cycle it ran started from a cooled pipe: it taught the loop its transit.
-    assert state["loops"]["bathroom"]["learned"]["transit_s"] > 0
+    assert learned["transit_s"] > 0 and learned["cycles"] == 1
+    assert learned["stops_on_rise"] is False and learned["stops_on_learned_arrival"] is False
     assert state["last_cycle"]["outcome"] == "hot"
     late.close()

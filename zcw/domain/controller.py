@@ -32,7 +32,6 @@ from zcw.domain.learning import (
     STANDING_TARGET_K,
     LagTrace,
     Learned,
-    crossing_s,
 )
 from zcw.domain.model import (
     Event,
@@ -62,7 +61,8 @@ COLD_START_K = 10.0
 # start, when hot water stood upstream), so the fraction stays below that.
 FRONT_EARLIEST_TRANSIT = 0.5
 # A stop on the learned arrival waits for the recovered water to have risen this much in the
-# cycle: the front is at the valve's sensor, not an ignition retry or a heater that never lit.
+# cycle, and out of the cooled-pipe range: the front is at the valve's sensor, not an
+# ignition retry or a heater that never lit.
 FRONT_EVIDENCE_K = 3.0
 # Where no cold line is at stake, stop this far past ready_c (DS18B20 accuracy, plus noise).
 NO_COLD_LINE_MARGIN_K = 0.5
@@ -397,13 +397,10 @@ class Controller:
             learned = learned.with_tau(fit.tau_s)
             if self.params.topology == "crossover":  # the look-ahead only runs there
                 learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
-        if trace.pump_s is not None and self.params.topology == "crossover":
-            learned = _with_arrival_of(learned, trace, trace.pump_s, lp, self.params.valve_lag_s)
+        if self.params.topology == "crossover":
             over = None if fit is None else fit.standing_c - self.params.cold_line_max_c
-            if over is not None and not trace.on_arrival:
-                learned = learned.with_sensor_over(over)
-            elif over is not None and over > 0:
-                learned = learned.with_late_arrival_stop()
+            tau = learned.tau_s if learned.tau_s is not None else lp.sensor_tau_s
+            learned = trace.arrival_lesson(learned, lp.ready_c, tau, self.params.valve_lag_s, over)
         self._learned[trace.loop] = learned
 
     def _tau_s(self, lp: LoopParams) -> float:
@@ -483,9 +480,10 @@ class Controller:
             self._emit("fault_cleared", loop=key[1], reason=key[0])
         self._max_run_streak = 0
         # The max_run hint asks to re-seat a sensor that never read ready_c, then reset: so a
-        # reset also forgets "stop on the first warming", and the loop judges its sensor anew.
+        # reset also forgets "stop on the first warming" and "stop on the learned arrival",
+        # and the loop judges its sensor anew (stops on the arrival never judge it).
         for name, learned in self._learned.items():
-            self._learned[name] = replace(learned, stops_on_rise=False)
+            self._learned[name] = learned.judged_anew()
 
     # ------------------------------------------------------------------ requests
 
@@ -677,7 +675,9 @@ class Controller:
 
     def _front_possible(self, run: _LoopRun) -> bool:
         """Could the heater's water be near the valve yet (FRONT_EARLIEST_TRANSIT)?"""
-        transit = self._transit_s(run.params)
+        # What the pipe taught beats the config's hint here: a hint twice too long (a pump
+        # flow guessed low) would hold the look-ahead back past the front itself.
+        transit = self._learned[run.params.name].transit_s or run.params.transit_hint_s
         if transit is None or self._pump_on_s is None:
             return True
         return self._now_s - self._pump_on_s >= FRONT_EARLIEST_TRANSIT * transit
@@ -697,9 +697,15 @@ class Controller:
         # already when the flow stops, or the cycle ends cold.
         if self._now_s - self._pump_on_s < arrival:
             return False
+        if self.params.has_heater_out and not self._heater_proven:
+            return False  # the outlet sensor says the burner has not lit (yet)
         water = run.estimator.water_c(self._now_s, look_ahead=False)
         start = run.min_seen_c
-        return water is not None and start is not None and water - start >= FRONT_EVIDENCE_K
+        if water is None or start is None:
+            return False
+        # Risen, and no longer cooled-pipe water: a warm slug moving in front of a heater
+        # that never lit must not earn a hot_ready (I6 would not have had its say yet).
+        return water - start >= FRONT_EVIDENCE_K and water >= run.params.ready_c - COLD_START_K
 
     def _measures_the_pipe(self, run: _LoopRun) -> bool:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
@@ -842,11 +848,9 @@ class Controller:
             if lone_and_hot and self._pump_on_s is not None:
                 trace.stop_s = end
                 run = next(iter(self._runs.values()))
-                pump_off, start_c = self._pump_off_s, run.start_c
-                measured = self._measures_the_pipe(run)
-                if measured and pump_off is not None and start_c is not None:
-                    trace.pump_s = (self._pump_on_s, pump_off)
-                    trace.start_c = start_c
+                if self._measures_the_pipe(run) and self._pump_off_s is not None:
+                    trace.pump_s = (self._pump_on_s, self._pump_off_s)
+                    trace.start_c = run.start_c
                     trace.on_arrival = run.on_arrival
             else:
                 self._trace = None
@@ -883,18 +887,3 @@ class Controller:
                 data=dict(data or {}),
             )
         )
-
-
-def _with_arrival_of(
-    learned: Learned, trace: LagTrace, pump_s: tuple[float, float], lp: LoopParams, lag_s: float
-) -> Learned:
-    """What a cooled pipe's cycle, pump on and off at ``pump_s``, shows of its arrival."""
-    on, off = pump_s
-    tau = learned.tau_s if learned.tau_s is not None else lp.sensor_tau_s
-    if tau <= 0:
-        return learned
-    # The water moves until the valve closes, a valve lag after the pump stopped.
-    crossed = crossing_s(trace.samples, tau, lp.ready_c, (on, off + lag_s))
-    if crossed is None:
-        return learned.with_early_arrival_stop() if trace.on_arrival else learned
-    return learned.with_arrival(trace.start_c, crossed - on)

@@ -33,12 +33,12 @@ start, arrival) fits that well, the controller stops on the line's arrival inste
 sensor shows the front is on its way. A stop that comes out early (the water never got to
 ``ready_c``) moves the arrival later; one that left water over the limit, sooner.
 
-**Transit**: from every cycle that started from a cooled pipe and whose arrival the sensor saw,
-the time from pump start to hot water at the valve. Without a heater-outlet sensor it is what
-tells "the heater did not fire" from "the pipe is long" (I6), it bounds the stuck-sensor
-check on long loops, and it holds the look-ahead back until the heater's water can be near
-the valve (a rise before that is the pipe's own water). Config hints (pipe length and type,
-pump flow) give a first value before the loop has taught one.
+**Transit**: from every cycle that started from a cooled pipe, the time from pump start to
+the stop on its arrival (seen by the sensor, or learned as above). Without a heater-outlet
+sensor it is what tells "the heater did not fire" from "the pipe is long" (I6), it bounds
+the stuck-sensor check on long loops, and it holds the look-ahead back until the heater's
+water can be near the valve (a rise before that is the pipe's own water). Config hints (pipe
+length and type, pump flow) give a first value before the loop has taught one.
 
 It is exponentially weighted, so a re-plumbed loop or a new pump is relearned within a few
 cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
@@ -171,12 +171,18 @@ class Learned:
             and len(self.arrivals) > MIN_ARRIVAL_POINTS
         ):
             # One odd cycle (the day's first, say) must not hold the line back for eight.
-            line = fit
-            worst = max(self.arrivals, key=lambda p: abs(p[1] - _arrival_line_at(line, p[0])))
-            fit = _arrival_line(tuple(p for p in self.arrivals if p is not worst), start_c)
+            line, points = fit, self.arrivals
+            misses = [abs(a - _arrival_line_at(line, c)) for c, a in points]
+            worst = misses.index(max(misses))
+            fit = _arrival_line(points[:worst] + points[worst + 1 :], start_c)
         if fit is None or fit[1] > ARRIVAL_STEADY_S:
             return None
         return _arrival_line_at(fit, start_c) + self.arrival_bias_s
+
+    def judged_anew(self) -> Learned:
+        """After ``zcw reset`` (a re-seated sensor): forget what was concluded about the
+        sensor, keep what was measured of the pipe."""
+        return replace(self, stops_on_rise=False, sensor_over_c=None, arrival_bias_s=0.0)
 
     def summary(self) -> dict[str, Any]:
         """What an installer wants to see of it (``zcw status``): plain numbers, no internals."""
@@ -202,7 +208,7 @@ class Learned:
         lo, hi = LEAD_GAIN_RANGE
         if isinstance(gain, bool) or not isinstance(gain, int | float) or not lo <= gain <= hi:
             gain = LEAD_GAIN_START
-        bias = _signed(data, "arrival_bias_s", 3600.0)
+        bias = _signed(data, "arrival_bias_s", MAX_ARRIVAL_BIAS_S)
         return cls(
             arrivals=_points(data.get("arrivals")),
             arrival_bias_s=bias if bias is not None else 0.0,
@@ -304,7 +310,10 @@ def crossing_s(
     for (ta, wa), (tb, wb) in pairwise(points):
         if wa < level_c <= wb and tb > lo:
             at = ta + (tb - ta) * (level_c - wa) / (wb - wa)
-            return at if lo <= at <= hi else None
+            if at > hi:
+                return None
+            if at >= lo:
+                return at
     return None
 
 
@@ -361,7 +370,7 @@ class LagTrace:
         # Set at the stop when the cycle started from a cooled pipe: what its arrival is
         # judged against (see Learned.with_arrival).
         self.pump_s: tuple[float, float] | None = None  # pump on, pump off
-        self.start_c = 0.0  # the loop's reading when the cycle started
+        self.start_c: float | None = None  # the loop's reading when the cycle started
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
 
     def add(self, at_s: float, value_c: float) -> None:
@@ -373,3 +382,23 @@ class LagTrace:
 
     def fit(self) -> LagFit | None:
         return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)
+
+    def arrival_lesson(
+        self, learned: Learned, ready_c: float, tau_s: float, lag_s: float, over_c: float | None
+    ) -> Learned:
+        """What this cycle, if it ran from a cooled pipe, teaches of its arrival.
+
+        ``over_c``: how far over the cold-line limit the fit found the water at the stop.
+        """
+        if self.pump_s is None or self.start_c is None or tau_s <= 0:
+            return learned
+        on, off = self.pump_s
+        # The water moves until the valve closes, a valve lag after the pump stopped.
+        crossed = crossing_s(self.samples, tau_s, ready_c, (on, off + lag_s))
+        if crossed is not None:
+            learned = learned.with_arrival(self.start_c, crossed - on)
+        if not self.on_arrival:
+            return learned if over_c is None else learned.with_sensor_over(over_c)
+        if crossed is None:
+            return learned.with_early_arrival_stop()
+        return learned.with_late_arrival_stop() if over_c is not None and over_c > 0 else learned
