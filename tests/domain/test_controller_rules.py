@@ -170,6 +170,18 @@ def test_a_front_the_estimate_cannot_catch_stops_on_the_learned_arrival() -> Non
     assert alone is not None and alone > stopped + 3.0
 
 
+def test_no_stop_on_the_learned_arrival_before_the_outlet_proves_the_burner_lit() -> None:
+    """I6 keeps its say: a front the loop sensor seems to show, with the heater outlet cold,
+    is no arrival; the cycle runs on and aborts as heater_not_firing."""
+    lp = LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0)
+    # The learned arrival is due at 30 s; the burner gets until 33 s to prove it lit.
+    r = rig(lp, start_c=15.0, has_heater_out=True, ignition_timeout_s=33.0)
+    r.temps[HEATER_OUT] = 15.0  # the burner never lights
+    assert _pump_off_after_pump_on(STEP_FRONT, front=True, r=r) is not None
+    assert [f.code for f in r.controller.faults] == ["heater_not_firing"]
+    assert "hot_ready" not in r.kinds()
+
+
 def test_a_stop_on_the_learned_arrival_that_came_out_cold_moves_it_later() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     assert _pump_off_after_pump_on(STEP_FRONT, front=True, r=r) is not None

@@ -397,11 +397,12 @@ class Controller:
             learned = learned.with_tau(fit.tau_s)
             if self.params.topology == "crossover":  # the look-ahead only runs there
                 learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
+        self._learned[trace.loop] = learned
         if self.params.topology == "crossover":
             over = None if fit is None else fit.standing_c - self.params.cold_line_max_c
-            tau = learned.tau_s if learned.tau_s is not None else lp.sensor_tau_s
-            learned = trace.arrival_lesson(learned, lp.ready_c, tau, self.params.valve_lag_s, over)
-        self._learned[trace.loop] = learned
+            self._learned[trace.loop] = trace.arrival_lesson(
+                learned, lp.ready_c, self._tau_s(lp), self.params.valve_lag_s, over
+            )
 
     def _tau_s(self, lp: LoopParams) -> float:
         learned = self._learned[lp.name].tau_s
