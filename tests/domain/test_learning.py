@@ -125,9 +125,35 @@ def test_lead_gain_moves_towards_the_target_and_stays_in_range() -> None:
 
 
 def test_tau_is_averaged_geometrically() -> None:
+    # Two fits that weigh the same: their geometric mean, not the arithmetic one (101 s).
     learned = Learned().with_tau(2.0).with_tau(200.0)
-    assert learned.tau_s is not None and 2.0 < learned.tau_s < 2.0 * 100**0.5
+    assert learned.tau_s == pytest.approx(20.0, rel=0.01)
     assert learned.tau_fits == 2
+    # Settled, a new fit moves it by WEIGHT of the way, in the logarithm.
+    for _ in range(10):
+        learned = learned.with_tau(20.0)
+    assert learned.with_tau(200.0).tau_s == pytest.approx(20.0 * 10**WEIGHT, rel=0.01)
+
+
+def test_a_short_catch_up_neither_sets_tau_nor_moves_a_settled_one() -> None:
+    # H3, seed 18: an early stop left 1 K to catch up and fitted τ 2.4 s for a τ 8 s clamp.
+    # Taken first and at full weight it held the learned τ at 5.7 s through the whole day,
+    # and the look-ahead ran 2 s late on every cycle.
+    learned = Learned().with_tau(2.4, catch_up_c=1.0)
+    for _ in range(4):
+        learned = learned.with_tau(8.0, catch_up_c=15.0)
+    assert learned.tau_s == pytest.approx(8.0, rel=0.03)
+    settled = learned.with_tau(2.4, catch_up_c=1.0)
+    assert settled.tau_s == pytest.approx(8.0, rel=0.03)
+    # The same fit with a full catch-up is believed: a re-seated sensor is relearned.
+    assert learned.with_tau(2.4, catch_up_c=15.0).tau_s < 6.0
+
+
+def test_a_row_from_before_the_weights_keeps_its_tau_settled() -> None:
+    row = {"tau_s": 8.0, "tau_fits": 6}
+    learned = Learned.from_json(row)
+    assert learned.tau_weight == 1.0
+    assert learned.with_tau(2.0, catch_up_c=1.0).tau_s == pytest.approx(8.0, rel=0.05)
 
 
 # --- the learned arrival --------------------------------------------------------------------

@@ -394,7 +394,7 @@ class Controller:
         learned = self._learned[trace.loop]
         lp = self.params.loop(trace.loop)
         if fit is not None:
-            learned = learned.with_tau(fit.tau_s)
+            learned = learned.with_tau(fit.tau_s, fit.catch_up_c)
             if self.params.topology == "crossover":  # the look-ahead only runs there
                 learned = learned.with_standing(fit.standing_c, lp.ready_c + STANDING_TARGET_K)
         self._learned[trace.loop] = learned

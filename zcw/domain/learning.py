@@ -101,6 +101,11 @@ TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
 FIT_WINDOW_S = (1.0, 60.0)
 # … only if the sensor still moved this much in it (else the stop was early: nothing to see) …
 MIN_CATCH_UP_C = 1.0
+# … and it counts fully from this much catch-up. Below it the water's own cooling in the same
+# minute is a fair part of what the sensor shows, and pulls the fit's τ low: a 1–3 K catch-up
+# (a stop on time behind a fast probe, or an early one) fits 0.6–0.8 × the true τ, 5 K and
+# more fit within 10 % (R0, H2, H3 over ten seeds each).
+FULL_CATCH_UP_C = 6.0
 # … and accept it only if it came out this flat (standing water cools, it never heats).
 FLAT_SLOPE_C_PER_S = (-0.1, 0.02)
 
@@ -113,6 +118,8 @@ class Learned:
     transit_cycles: int = 0
     tau_s: float | None = None
     tau_fits: int = 0
+    # How much the fits behind tau_s weigh together (see with_tau), up to 1 / WEIGHT.
+    tau_weight: float = 0.0
     lead_gain: float = LEAD_GAIN_START
     stops_on_rise: bool = False
     # (reading at the start, pump on → water at ready_c) of the latest cooled-pipe cycles.
@@ -126,11 +133,24 @@ class Learned:
         gain = max(LEAD_GAIN_RANGE[0], min(LEAD_GAIN_RANGE[1], self.lead_gain + step))
         return replace(self, lead_gain=round(gain, 3))
 
-    def with_tau(self, tau_s: float) -> Learned:
-        # Geometric weighting: τ spans two decades between an immersion probe and a dry clip.
-        old = self.tau_s
-        tau = tau_s if old is None else math.exp(math.log(old) + WEIGHT * math.log(tau_s / old))
-        return replace(self, tau_s=round(tau, 3), tau_fits=self.tau_fits + 1)
+    def with_tau(self, tau_s: float, catch_up_c: float = FULL_CATCH_UP_C) -> Learned:
+        """A fit found ``tau_s`` from a sensor that caught up ``catch_up_c`` after the stop.
+
+        Geometric: τ spans two decades between an immersion probe and a dry clip. A fit
+        counts by its catch-up (FULL_CATCH_UP_C), as a weighted mean over the first fits and
+        an exponentially weighted one after, so a short catch-up — whose fit the standing
+        water's own cooling pulls low — can no more set τ than it can move a settled one.
+        """
+        weight = min(max(catch_up_c / FULL_CATCH_UP_C, 0.0), 1.0) ** 2
+        old, seen = self.tau_s, self.tau_weight
+        if old is None or seen <= 0:
+            tau, seen = tau_s, weight
+        else:
+            seen = min(seen + weight, 1 / WEIGHT)
+            tau = math.exp(math.log(old) + weight / seen * math.log(tau_s / old))
+        return replace(
+            self, tau_s=round(tau, 3), tau_fits=self.tau_fits + 1, tau_weight=round(seen, 3)
+        )
 
     def with_transit(self, transit_s: float) -> Learned:
         old = self.transit_s
@@ -204,6 +224,10 @@ class Learned:
         """Tolerant of older or newer rows: unknown keys are ignored, bad values dropped."""
         transit, transit_n = _number(data, "transit_s", 3600.0), _count(data, "transit_cycles")
         tau, tau_n = _number(data, "tau_s", 300.0), _count(data, "tau_fits")
+        weight = data.get("tau_weight")
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            weight = 1.0  # a row from before the weights: its τ stands as if fully weighed
+        weight = min(max(float(weight), 0.0), 1 / WEIGHT) if math.isfinite(weight) else 1.0
         gain = data.get("lead_gain")
         lo, hi = LEAD_GAIN_RANGE
         if isinstance(gain, bool) or not isinstance(gain, int | float) or not lo <= gain <= hi:
@@ -217,6 +241,7 @@ class Learned:
             transit_cycles=transit_n if transit is not None else 0,
             tau_s=tau,
             tau_fits=tau_n if tau is not None else 0,
+            tau_weight=weight if tau is not None else 0.0,
             lead_gain=float(gain),
             stops_on_rise=data.get("stops_on_rise") is True,
         )
@@ -335,6 +360,7 @@ class LagFit:
 
     tau_s: float
     standing_c: float
+    catch_up_c: float  # how far the reading moved in the window: what the fit had to go on
 
 
 def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> LagFit | None:
@@ -344,7 +370,8 @@ def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> Lag
     if len(window) < 20 or window[-1][0] < hi - 2.0:
         return None
     values = [v for _, v in window]
-    if max(values) - min(values) < MIN_CATCH_UP_C:
+    catch_up = max(values) - min(values)
+    if catch_up < MIN_CATCH_UP_C:
         return None
     best: tuple[float, float, float, float] | None = None  # residual, τ, slope, value at stop
     for tau in TAU_GRID_S:
@@ -357,7 +384,7 @@ def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> Lag
     _, tau, slope, at_stop = best
     on_edge = tau in (TAU_GRID_S[0], TAU_GRID_S[-1])
     flat = FLAT_SLOPE_C_PER_S[0] <= slope <= FLAT_SLOPE_C_PER_S[1]
-    return LagFit(tau, at_stop) if flat and not on_edge else None
+    return LagFit(tau, at_stop, catch_up) if flat and not on_edge else None
 
 
 class LagTrace:
