@@ -124,6 +124,23 @@ def test_lead_gain_moves_towards_the_target_and_stays_in_range() -> None:
     assert learned.lead_gain == LEAD_GAIN_RANGE[1]
 
 
+def test_a_warm_start_teaches_its_own_gain_and_leaves_the_cold_one_alone() -> None:
+    learned = Learned()
+    warm = learned.with_standing(standing_c=40.0, target_c=36.7, warm=True)
+    assert warm.gain_for(warm=True) > learned.gain_for(warm=True)
+    assert warm.gain_for(warm=False) == learned.gain_for(warm=False)
+    cold = warm.with_standing(standing_c=33.0, target_c=36.7)
+    assert cold.gain_for(warm=False) < warm.gain_for(warm=False)
+    assert cold.gain_for(warm=True) == warm.gain_for(warm=True)
+    assert Learned.from_json(json.loads(json.dumps(cold.to_json()))) == cold
+
+
+def test_a_row_from_before_the_warm_gain_starts_it_afresh() -> None:
+    learned = Learned.from_json({"lead_gain": 1.2})
+    assert learned.lead_gain == 1.2
+    assert learned.warm_lead_gain == Learned().warm_lead_gain
+
+
 def test_tau_is_averaged_geometrically() -> None:
     # Two fits that weigh the same: their geometric mean, not the arithmetic one (101 s).
     learned = Learned().with_tau(2.0).with_tau(200.0)
@@ -146,7 +163,8 @@ def test_a_short_catch_up_neither_sets_tau_nor_moves_a_settled_one() -> None:
     settled = learned.with_tau(2.4, catch_up_c=1.0)
     assert settled.tau_s == pytest.approx(8.0, rel=0.03)
     # The same fit with a full catch-up is believed: a re-seated sensor is relearned.
-    assert learned.with_tau(2.4, catch_up_c=15.0).tau_s < 6.0
+    reseated = learned.with_tau(2.4, catch_up_c=15.0).tau_s
+    assert reseated is not None and reseated < 6.0
 
 
 def test_a_row_from_before_the_weights_keeps_its_tau_settled() -> None:
