@@ -28,17 +28,15 @@ class SimHardware:
         pump_channel: int | None,
         valve_channels: Mapping[int, str],
         sensors: Sequence[str],
-        period_s: float = 1.0,
     ) -> None:
         self.plant = plant
         self.clock = clock
         self.pump_channel = pump_channel
         self.valve_channels = dict(valve_channels)
         self.sensors = [s for s in sensors if s in plant.sensor_names]
-        self.period_s = period_s
         self._last_s = clock.now_s()
-        self._next_conversion_s = self._last_s
         self._readings: dict[str, SensorSample] = {}
+        self._measured_at: dict[str, float] = {}  # plant time of the conversion last passed on
         self._deadline_s: dict[int, float] = {}
         self._on_since_s: dict[int, float] = {}
         self._presses: list[ButtonPress] = []
@@ -68,11 +66,16 @@ class SimHardware:
     def poll(self) -> HardwareState:
         now = self.clock.now_s()
         self._advance_to(now)
-        if now >= self._next_conversion_s:
-            self._next_conversion_s = now + self.period_s
-            for name in self.sensors:
+        for name in self.sensors:
+            # Each conversion is passed on as soon as the plant's sensor has it, as the
+            # firmware sends a reading the moment it reads the scratchpad (its conversion
+            # period is the sensor's own). Polling on a period of its own instead held every
+            # reading back by up to one more period, a lag no real bridge has.
+            measured = self.plant.sensor_measured_at_s(name)
+            if self._measured_at.get(name) != measured:
+                self._measured_at[name] = measured
                 # Stamped with when it was measured, as the serial link does (conversion start).
-                age = self.plant.t_s - self.plant.sensor_measured_at_s(name)
+                age = self.plant.t_s - measured
                 self._readings[name] = SensorSample(self.plant.sensor_c(name), now - age)
         presses, self._presses = self._presses, []
         return HardwareState(

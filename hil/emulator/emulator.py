@@ -54,6 +54,7 @@ class PlantHal:
         self.relays: dict[int, bool] = {}
         self.history: list[tuple[float, int, bool]] = []
         self.conversions = 0
+        self._converted: dict[str, float] = {}  # sensor name -> value latched at Convert T
 
     def read(self) -> bytes:
         if self.fd < 0:
@@ -87,14 +88,20 @@ class PlantHal:
         return list(self.by_rom)
 
     def start_conversion(self) -> None:
+        # Latch each sensor's value now, as a DS18B20 does at Convert T: the firmware reads
+        # the scratchpad 750 ms later and the link stamps it with this moment. Reading the
+        # plant's own (already converted, already late) value then would add up to 1.75 s
+        # of lag the stamps do not show.
         self.conversions += 1
+        self._converted = {name: self.plant.sensor_convert_c(name) for name in self.by_rom.values()}
 
     def read_scratchpad(self, rom: str) -> bytes | None:
         name = self.by_rom.get(rom)
         if name is None:
             return None
         fault = self.faults.get(name)
-        pad: bytes = self._scratchpad(self.plant.sensor_c(name))
+        value = self._converted.get(name)
+        pad: bytes = self._scratchpad(self.plant.sensor_c(name) if value is None else value)
         if fault == "disconnected":
             return None
         if fault == "crc_error":

@@ -155,6 +155,10 @@ class Plant:
         """Plant time at which the conversion behind :meth:`sensor_c` started."""
         return self._sensors[name][0].measured_at_s
 
+    def sensor_convert_c(self, name: str) -> float:
+        """What a conversion of sensor ``name`` started now will read (Ds18b20.convert_now)."""
+        return self._sensors[name][0].convert_now()
+
     def water_at_valve_c(self, loop: str) -> float:
         return self._last_hot(loop).water[-1]
 

@@ -39,6 +39,11 @@ class Ds18b20:
         self._next_start_s = 0.0
         self._pending: tuple[float, float, float] | None = None  # (ready at, value, started)
 
+    def convert_now(self) -> float:
+        """What a conversion started now will read: for a bridge that runs its own schedule
+        (the firmware under the emulator) and latches the value at its Convert T."""
+        return self._quantise(self.body_c)
+
     def _quantise(self, value: float) -> float:
         return round(value / LSB_C) * LSB_C + self.offset_c
 

@@ -61,6 +61,5 @@ def build_sim(cfg: Config, house: str | None = None) -> SimRig:
         pump_channel=wiring.pump_channel,
         valve_channels={ch: loop for loop, ch in wiring.valve_channels.items()},
         sensors=wiring.sensor_names,
-        period_s=cfg.control.sensor_period_s,
     )
     return SimRig(Daemon(wiring, hardware, clock), hardware, plant, clock, house_name)
