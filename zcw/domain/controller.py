@@ -111,6 +111,7 @@ class _LoopRun:
     changed_at_s: float = 0.0
     on_arrival: bool = False
     start_c: float | None = None
+    warm: bool = False  # began within COLD_START_K of ready_c: the warm gain's cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +580,7 @@ class Controller:
                 tau_s=self._tau_s(lp), lead_gain=self._lead_gain(lp, warm=warm)
             ),
             changed_at_s=self._now_s,
+            warm=warm,
         )
         if value is not None and sample is not None:
             run.min_seen_c = run.start_c = value
@@ -589,9 +591,8 @@ class Controller:
         self._runs = {lp.name: self._new_run(lp, source)}
         # Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
         self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
-        start = self._runs[lp.name].start_c
         if self._trace is not None:
-            self._trace.warm = start is not None and start > lp.ready_c - COLD_START_K
+            self._trace.warm = self._runs[lp.name].warm
         self._cycle_source = source
         self._cycle_started_s = self._now_s
         self._cycle_outcome = "hot"
@@ -705,9 +706,9 @@ class Controller:
         if arrival is None:
             return False
         # A spin-down ahead of it, as the estimate's look-ahead is: the water goes on moving
-        # while the pump runs down and the valve closes. Stopping at the arrival itself let
-        # the next, hotter, water into the cold line on one stop in three (H3: stops 0.5-1 s
-        # after the true arrival went over the limit; those 0.25 s after it never did).
+        # while the pump runs down and the valve closes. Stopping at the arrival itself came
+        # too late (H3: stops 0.25 s after the water crossed ready_c never let water over the
+        # limit through; those 1 s after it did one time in three).
         if self._now_s - self._pump_on_s < arrival - SPIN_DOWN_S:
             return False
         if self.params.has_heater_out and not self._heater_proven:
