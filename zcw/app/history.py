@@ -39,7 +39,15 @@ class HistoryRecorder:
         self._learned = dict(restored)
         daemon_learned(restored)
         for name, value in restored.items():
-            log.info("loop %s: learned transit %s s from earlier runs", name, value.transit_s)
+            # "not yet" rather than "None s": the installer reads this after a restart.
+            tau = "not yet" if value.tau_s is None else f"{value.tau_s:.1f} s"
+            transit = "not yet" if value.transit_s is None else f"{value.transit_s:.1f} s"
+            log.info(
+                "loop %s: restored from earlier runs: sensor lag τ %s, transit %s",
+                name,
+                tau,
+                transit,
+            )
 
     def __call__(self, status: Status) -> None:
         try:
