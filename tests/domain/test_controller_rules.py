@@ -205,13 +205,17 @@ def test_no_stop_on_the_learned_arrival_before_the_outlet_proves_the_burner_lit(
     assert "hot_ready" not in r.kinds()
 
 
-def test_a_stop_on_the_learned_arrival_that_came_out_cold_moves_it_later() -> None:
+def test_a_stop_on_the_learned_arrival_that_came_out_cold_sends_the_next_to_the_estimate() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
-    assert _pump_off_after_pump_on(STEP_FRONT, front=True, r=r) is not None
+    on_line = _pump_off_after_pump_on(STEP_FRONT, front=True, r=r)
+    assert on_line is not None
     r.run(65.0)  # the reading stands at ≈ 16 °C: the water never reached ready_c
     learned = r.controller.learned["bathroom"]
-    assert learned.arrival_bias_s == 0.25
+    assert learned.arrival_doubted
     assert learned.arrivals == STEP_FRONT.arrivals  # no arrival was seen, none is added
+    # So the next cycle runs on to the estimate, which sees the front arrive.
+    on_estimate = _pump_off_after_pump_on(learned, front=True)
+    assert on_estimate is not None and on_estimate > on_line + 3.0
 
 
 def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late() -> None:
@@ -258,10 +262,10 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
 
 def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
-    r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_bias_s=0.5)})
+    r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_doubted=True)})
     r.request("reset")
     learned = r.controller.learned["bathroom"]
-    assert learned.sensor_over_c is None and learned.arrival_bias_s == 0.0
+    assert learned.sensor_over_c is None and not learned.arrival_doubted
     assert learned.arrivals == STEP_FRONT.arrivals and learned.tau_s == STEP_FRONT.tau_s
     assert learned.arrival_for(15.0) is None  # the estimate is judged anew first
 

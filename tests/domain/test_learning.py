@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from zcw.domain.learning import (
     ARRIVAL_POINTS,
     LEAD_GAIN_RANGE,
-    MAX_ARRIVAL_BIAS_S,
     WEIGHT,
+    LagTrace,
     Learned,
     crossing_s,
     fit_after_stop,
@@ -219,20 +219,45 @@ def test_no_arrival_to_stop_on_unless_the_estimate_overshoots_and_the_line_holds
     assert _steady().arrival_for(30.0) is None  # far from any start seen: no extrapolation
 
 
-def test_an_early_stop_moves_the_arrival_later_up_to_a_cap() -> None:
-    learned = _steady()
-    before = learned.arrival_for(15.0)
-    later = learned.with_early_arrival_stop()
-    assert before is not None and later.arrival_for(15.0) == pytest.approx(before + 0.25)
-    for _ in range(20):
-        later = later.with_early_arrival_stop()
-    assert later.arrival_bias_s == MAX_ARRIVAL_BIAS_S
-    # Water over the cold-line limit after such a stop: the next one comes sooner.
-    sooner = learned.with_late_arrival_stop()
-    assert sooner.arrival_for(15.0) == pytest.approx(before - 0.1)
-    for _ in range(40):
-        sooner = sooner.with_late_arrival_stop()
-    assert sooner.arrival_bias_s == -MAX_ARRIVAL_BIAS_S
+def _lesson_after_a_stop_on_the_line(
+    learned: Learned, *, last_reading_c: float, standing_c: float | None, on_arrival: bool = True
+) -> Learned:
+    """A cooled-pipe cycle whose reconstruction never crossed ready_c (36 °C)."""
+    trace = LagTrace("bathroom")
+    for t in range(100):
+        trace.add(float(t), min(15.0 + 0.5 * max(t - 20, 0), last_reading_c))
+    trace.stop_s, trace.pump_s, trace.start_c = 30.0, (0.0, 30.0), 15.0
+    trace.on_arrival = on_arrival
+    return trace.arrival_lesson(
+        learned, ready_c=36.0, cold_line_max_c=38.0, tau_s=8.0, lag_s=0.5, standing_c=standing_c
+    )
+
+
+def test_a_clearly_cold_stop_on_the_line_sends_the_next_cycle_to_the_estimate() -> None:
+    # The pipe got slower (a weaker pump, a longer run): the stop came before the front, and
+    # with no arrival seen the line alone would never learn it.
+    doubted = _lesson_after_a_stop_on_the_line(_steady(), last_reading_c=20.0, standing_c=20.0)
+    assert doubted.arrival_doubted and doubted.arrival_for(15.0) is None
+    assert doubted.arrivals == _steady().arrivals
+    # Without a fit, the reading a minute after the stop tells it just as well.
+    assert _lesson_after_a_stop_on_the_line(
+        _steady(), last_reading_c=20.0, standing_c=None
+    ).arrival_doubted
+    # The estimate's cycle puts its arrival on the line, and the line is trusted again.
+    trusted = _lesson_after_a_stop_on_the_line(
+        doubted, last_reading_c=40.0, standing_c=40.0, on_arrival=False
+    )
+    assert not trusted.arrival_doubted
+
+
+def test_a_stop_right_on_the_arrival_is_not_called_cold() -> None:
+    # Water standing at ready_c reads a little under it through a ±0.5 K sensor and a fit
+    # that reads low. Doubting the line there sent good cycles to the slower estimate (H3).
+    for standing in (35.0, 34.5):
+        learned = _lesson_after_a_stop_on_the_line(
+            _steady(), last_reading_c=35.0, standing_c=standing
+        )
+        assert not learned.arrival_doubted and learned.arrival_for(15.0) is not None
 
 
 def test_one_odd_cycle_does_not_hold_the_line_back() -> None:
@@ -252,16 +277,15 @@ def test_a_replumbed_loop_keeps_only_its_latest_arrivals() -> None:
 
 
 def test_arrival_learning_survives_json_and_junk_in_it_is_dropped() -> None:
-    learned = _steady().with_early_arrival_stop()
+    learned = _steady().with_arrival_doubted(True)
     assert Learned.from_json(learned.to_json()) == learned
     assert Learned.from_json(json.loads(json.dumps(learned.to_json()))) == learned
     junk = Learned.from_json(
         {"arrivals": [[1, "x"], [True, 3.0], [20.0, 30.0], "row"], "sensor_over_c": "hot"}
     )
     assert junk.arrivals == ((20.0, 30.0),)
-    assert junk.sensor_over_c is None and junk.arrival_bias_s == 0.0
-    # A bias past its cap is junk too: it would stop every cycle with the water cold.
-    assert Learned.from_json({"arrival_bias_s": -3000.0}).arrival_bias_s == 0.0
+    assert junk.sensor_over_c is None and not junk.arrival_doubted
+    assert not Learned.from_json({"arrival_doubted": "yes"}).arrival_doubted
 
 
 def test_the_status_summary_says_what_the_loop_stops_on() -> None:

@@ -402,9 +402,13 @@ class Controller:
                 )
         self._learned[trace.loop] = learned
         if self.params.topology == "crossover":
-            over = None if fit is None else fit.standing_c - self.params.cold_line_max_c
             self._learned[trace.loop] = trace.arrival_lesson(
-                learned, lp.ready_c, self._tau_s(lp), self.params.valve_lag_s, over
+                learned,
+                ready_c=lp.ready_c,
+                cold_line_max_c=self.params.cold_line_max_c,
+                tau_s=self._tau_s(lp),
+                lag_s=self.params.valve_lag_s,
+                standing_c=None if fit is None else fit.standing_c,
             )
 
     def _tau_s(self, lp: LoopParams) -> float:
