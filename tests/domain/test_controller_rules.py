@@ -222,7 +222,7 @@ def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late
     # A heater that lit late, or not at all: no rise, so the learned time alone never stops.
     assert _pump_off_after_pump_on(STEP_FRONT, front=False) is None
     # Where stops on the estimate stayed under the limit, the estimate keeps the stop.
-    stopped = _pump_off_after_pump_on(replace(STEP_FRONT, sensor_over_c=0.5), front=True)
+    stopped = _pump_off_after_pump_on(replace(STEP_FRONT, sensor_over_c=-0.5), front=True)
     assert stopped is not None and stopped > 33.0
     # And a warm slug that rises 3 K but stays in the cooled-pipe range is not the front.
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)

@@ -205,7 +205,7 @@ def test_the_arrival_follows_a_line_through_the_start_reading() -> None:
 
 def test_no_arrival_to_stop_on_unless_the_estimate_overshoots_and_the_line_holds() -> None:
     assert _steady(over_c=None).arrival_for(15.0) is None  # nothing known of the estimate
-    assert _steady(over_c=0.5).arrival_for(15.0) is None  # the estimate does fine
+    assert _steady(over_c=-0.5).arrival_for(15.0) is None  # the estimate does fine
     two = Learned(sensor_over_c=7.0).with_arrival(15.0, 34.0).with_arrival(16.0, 33.8)
     assert two.arrival_for(15.0) is None  # too few cycles
     scattered = Learned(sensor_over_c=7.0)
@@ -297,4 +297,4 @@ def test_the_status_summary_says_what_the_loop_stops_on() -> None:
         "stops_on_learned_arrival": False,
     }
     assert _steady().summary()["stops_on_learned_arrival"] is True
-    assert _steady(over_c=0.0).summary()["stops_on_learned_arrival"] is False
+    assert _steady(over_c=-1.0).summary()["stops_on_learned_arrival"] is False
