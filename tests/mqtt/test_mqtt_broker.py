@@ -302,6 +302,9 @@ def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path)
         ha.expect("zcw/availability", lambda p: p == b"offline")
     finally:
         proc.kill()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
         ha.close()
     late = Observer(broker.port)
     state = json.loads(late.expect("zcw/state"))
