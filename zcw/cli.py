@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 
 from zcw import __version__
 from zcw.config import Config, ConfigError, default_config, format_problems, load_config
+from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -341,20 +342,6 @@ def _monitor_line(item: dict[str, Any]) -> str:
     return _status_text(item.get("status", {}))
 
 
-def _learned_text(learned: dict[str, Any]) -> str:
-    tau, transit = learned.get("sensor_tau_s"), learned.get("transit_s")
-    parts = [
-        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
-        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
-        f"from {learned.get('cycles', 0)} cooled-pipe cycles",
-    ]
-    if learned.get("stops_on_learned_arrival"):
-        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
-    if learned.get("stops_on_rise"):
-        parts.append("stops on the sensor's first warming (it never reads ready_c)")
-    return ", ".join(parts)
-
-
 def _status_text(s: dict[str, Any]) -> str:
     lines = [
         f"state {s.get('state')}  mode {s.get('mode')}  pump {'ON' if s.get('pump') else 'off'}"
@@ -366,7 +353,7 @@ def _status_text(s: dict[str, Any]) -> str:
         lines.append(f"  {name}: {shown}  valve {valve}  {loop.get('state')}")
         learned = loop.get("learned")
         if learned:
-            lines.append(f"    learned: {_learned_text(learned)}")
+            lines.append(f"    learned: {summary_text(learned)}")
     fault = s.get("fault")
     if fault:
         lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")

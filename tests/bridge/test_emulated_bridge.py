@@ -10,7 +10,7 @@ import os
 import time
 import tomllib
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,14 @@ def _measured_since(r: EmulatedRig, t_s: float) -> bool:
     return any(s.at_s > t_s and s.value_c is not None for s in r.link.readings.values())
 
 
+def _wait_until(predicate: Callable[[], bool], what: str, *, timeout_s: float = 5.0) -> None:
+    """Poll the link directly (no LiveSim in between), finely: a state may last milliseconds."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
 def _codes(r: EmulatedRig) -> list[str]:
     status = r.daemon.status
     return [f.code for f in status.snapshot.faults] if status else []
@@ -81,10 +89,7 @@ def test_unplug_mid_cycle_marks_offline_then_resyncs(rig: tuple[EmulatedRig, Liv
     r.emulator.replug()
     # The readings from before the unplug go with the old session, the moment the bridge
     # answers: a cycle started on one would be aborted as it went stale.
-    deadline = time.monotonic() + 10.0
-    while not r.link.online:
-        assert time.monotonic() < deadline, "the link never came back online"
-        time.sleep(0.001)
+    _wait_until(lambda: r.link.online, "the link never came back online", timeout_s=10.0)
     assert all(s.at_s > unplugged_s for s in r.link.readings.values())
     live.wait_for(lambda: "bridge_offline" not in _codes(r), 10, "reconnect")
     live.wait_for(lambda: _measured_since(r, replugged_s), 5, "readings again")
@@ -180,20 +185,14 @@ def test_link_forgets_the_old_sessions_readings_when_the_bridge_answers_again() 
                     return frame
         raise AssertionError(f"no {kind} from the link")
 
-    def wait(predicate: Any, what: str) -> None:
-        deadline = time.monotonic() + 5.0
-        while not predicate():
-            assert time.monotonic() < deadline, what
-            time.sleep(0.005)
-
     try:
         os.write(master, encode(1, "ACK", (next_frame("HELLO").seq,)))
-        wait(lambda: link.online, "online after the first handshake")
+        _wait_until(lambda: link.online, "online after the first handshake")
         os.write(master, encode(2, "T", (rom, 40 * 16, "ok")))
-        wait(lambda: "bathroom" in link.readings, "the reading")
+        _wait_until(lambda: "bathroom" in link.readings, "the reading")
         os.write(master, encode(3, "BOOT", ("watchdog",)))
         os.write(master, encode(4, "ACK", (next_frame("HELLO").seq,)))
-        wait(lambda: link.online and link.frames_seen >= 4, "online after the reboot")
+        _wait_until(lambda: link.online and link.frames_seen >= 4, "online after the reboot")
         assert link.readings == {}  # the bridge has sent nothing since it came back
     finally:
         link.close()

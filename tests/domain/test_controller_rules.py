@@ -100,8 +100,13 @@ def _reading_at_stop(
     r = rig(lp, topology=topology)
     if transit_s is not None:
         r.controller.restore_learned({"bathroom": Learned(transit_s=transit_s, lead_gain=1.5)})
+    return _climb_to_stop(r, 20.0)
+
+
+def _climb_to_stop(r: Rig, from_c: float) -> float:
+    """Start a cycle and let the reading climb 0.5 K/s: the reading when the pump stopped."""
     r.request("start")
-    temp = 20.0
+    temp = from_c
     for _ in range(400):
         temp += 0.25 * 0.5
         r.set_loop("bathroom", temp)
@@ -123,15 +128,7 @@ def test_without_a_cold_line_the_stop_waits_for_the_water_itself_past_ready() ->
 def _reading_at_stop_from(start_c: float, learned: Learned) -> float:
     r = rig(LoopParams(name="bathroom", sensor_tau_s=8.0), start_c=start_c)
     r.controller.restore_learned({"bathroom": learned})
-    r.request("start")
-    temp = start_c
-    for _ in range(400):
-        temp += 0.25 * 0.5
-        r.set_loop("bathroom", temp)
-        d = r.tick()
-        if not d.relays.pump and r.changes("pump"):
-            return temp
-    raise AssertionError("never stopped")
+    return _climb_to_stop(r, start_c)
 
 
 def test_a_warm_pipe_looks_ahead_with_the_warm_gain_a_cooled_one_with_its_own() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from zcw.adapters.store import CycleRecord, Store
 from zcw.app.daemon import Status
 from zcw.domain.controller import CycleSummary
-from zcw.domain.learning import Learned
+from zcw.domain.learning import Learned, summary_text
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
@@ -39,15 +39,7 @@ class HistoryRecorder:
         self._learned = dict(restored)
         daemon_learned(restored)
         for name, value in restored.items():
-            # "not yet" rather than "None s": the installer reads this after a restart.
-            tau = "not yet" if value.tau_s is None else f"{value.tau_s:.1f} s"
-            transit = "not yet" if value.transit_s is None else f"{value.transit_s:.1f} s"
-            log.info(
-                "loop %s: restored from earlier runs: sensor lag τ %s, transit %s",
-                name,
-                tau,
-                transit,
-            )
+            log.info("loop %s: restored from earlier runs: %s", name, summary_text(value.summary()))
 
     def __call__(self, status: Status) -> None:
         try:

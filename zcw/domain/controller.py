@@ -73,6 +73,11 @@ MAX_RUN_REPEAT_LATCH = 2
 STARTUP_GRACE_S = 5.0
 
 
+def _cooled(lp: LoopParams, temp_c: float) -> bool:
+    """A loop reading this low means a cooled pipe (COLD_START_K below ready_c)."""
+    return temp_c <= lp.ready_c - COLD_START_K
+
+
 def loop_key(name: str) -> str:
     """Reading key of a loop's T_loop sensor."""
     return f"loop:{name}"
@@ -575,7 +580,7 @@ class Controller:
     def _new_run(self, lp: LoopParams, source: Source) -> _LoopRun:
         value = self._value(loop_key(lp.name))
         sample = self._raw.get(loop_key(lp.name))
-        warm = value is not None and value > lp.ready_c - COLD_START_K
+        warm = value is not None and not _cooled(lp, value)
         run = _LoopRun(
             params=lp,
             source=source,
@@ -594,9 +599,8 @@ class Controller:
     def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
         self._runs = {lp.name: self._new_run(lp, source)}
         # Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
-        self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
-        if self._trace is not None:
-            self._trace.warm = self._runs[lp.name].warm
+        warm = self._runs[lp.name].warm
+        self._trace = LagTrace(lp.name, warm=warm) if lp.sensor_tau_s > 0 else None
         self._cycle_source = source
         self._cycle_started_s = self._now_s
         self._cycle_outcome = "hot"
@@ -728,7 +732,7 @@ class Controller:
     def _measures_the_pipe(self, run: _LoopRun) -> bool:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
         # second loop on the same pump halves the flow.
-        cold = run.min_seen_c is not None and run.min_seen_c <= run.params.ready_c - COLD_START_K
+        cold = run.min_seen_c is not None and _cooled(run.params, run.min_seen_c)
         return cold and len(self._runs) == 1
 
     def _learn_transit(self, run: _LoopRun) -> None:

@@ -48,7 +48,7 @@ cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -255,6 +255,21 @@ class Learned:
         )
 
 
+def summary_text(summary: Mapping[str, Any]) -> str:
+    """:meth:`Learned.summary` (or its JSON) in words, for `zcw status` and the log."""
+    tau, transit = summary.get("sensor_tau_s"), summary.get("transit_s")
+    parts = [
+        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
+        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
+        f"from {summary.get('cycles', 0)} cooled-pipe cycles",
+    ]
+    if summary.get("stops_on_learned_arrival"):
+        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
+    if summary.get("stops_on_rise"):
+        parts.append("stops on the sensor's first warming (it never reads ready_c)")
+    return ", ".join(parts)
+
+
 # A line through (start reading, arrival): its slope (s/K), its RMS residual (s), and a point
 # on it (start, arrival).
 _Line = tuple[float, float, tuple[float, float]]
@@ -322,13 +337,20 @@ def _count(data: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def _intervals(
+    samples: Sequence[tuple[float, float]], tau_s: float
+) -> list[tuple[float, float, float]]:
+    """(start, end, water) of each interval between conversions, by exact inversion of a τ lag."""
+    return [
+        (t0, t1, recovered_c(s0, s1, t1 - t0, tau_s))
+        for (t0, s0), (t1, s1) in pairwise(samples)
+        if t1 > t0
+    ]
+
+
 def reconstruct(samples: Sequence[tuple[float, float]], tau_s: float) -> list[tuple[float, float]]:
-    """The water over each interval between conversions, by exact inversion of a τ lag."""
-    out = []
-    for (t0, s0), (t1, s1) in pairwise(samples):
-        if t1 > t0:
-            out.append((t1, recovered_c(s0, s1, t1 - t0, tau_s)))
-    return out
+    """The water over each interval between conversions, dated at the interval's end."""
+    return [(t1, water) for _, t1, water in _intervals(samples, tau_s)]
 
 
 def crossing_s(
@@ -342,11 +364,7 @@ def crossing_s(
     Each reconstructed value is the water over the interval between two conversions, so it
     sits at the interval's middle; the crossing is interpolated between those middles.
     """
-    points = [
-        ((t0 + t1) / 2, recovered_c(s0, s1, t1 - t0, tau_s))
-        for (t0, s0), (t1, s1) in pairwise(samples)
-        if t1 > t0
-    ]
+    points = [((t0 + t1) / 2, water) for t0, t1, water in _intervals(samples, tau_s)]
     lo, hi = within
     for (ta, wa), (tb, wb) in pairwise(points):
         if wa < level_c <= wb and tb > lo:
@@ -406,7 +424,7 @@ def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> Lag
 class LagTrace:
     """One loop's readings through a cycle and the minute after its pump stopped."""
 
-    def __init__(self, loop: str) -> None:
+    def __init__(self, loop: str, *, warm: bool = False) -> None:
         self.loop = loop
         self.samples: list[tuple[float, float]] = []
         self.stop_s: float | None = None
@@ -415,7 +433,7 @@ class LagTrace:
         self.pump_s: tuple[float, float] | None = None  # pump on, pump off
         self.start_c: float | None = None  # the loop's reading when the cycle started
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
-        self.warm = False  # the cycle began with a warm pipe: its stop teaches the warm gain
+        self.warm = warm  # the cycle began with a warm pipe: its stop teaches the warm gain
 
     def add(self, at_s: float, value_c: float) -> None:
         if not self.samples or at_s > self.samples[-1][0]:
