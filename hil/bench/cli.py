@@ -31,6 +31,7 @@ def bench(
     workers: int = 2,
     learning_days: int = 1,
 ) -> dict[str, Any]:
+    houses = list(dict.fromkeys(houses))  # a house named twice is still one house's row
     names = list(strategies)
     if "oracle" not in names:
         names.append("oracle")  # every ratio is over the oracle
@@ -45,13 +46,13 @@ def bench(
                     bar.advance(task)
         else:
             results = list(pool.map(_job, jobs))
+    # Group by the job each result came from (map keeps the order), not by the house name the
+    # result carries: a house file's name need not match its path, nor differ from the others'.
+    done = list(zip(jobs, results, strict=True))
     runs = []
     for house in houses:
         by_strategy = {
-            s: merge_runs(
-                [r for r in results if r["strategy"] == s and r["house"] == _name(house, r)]
-            )
-            for s in names
+            s: merge_runs([r for (h, js, _, _), r in done if h == house and js == s]) for s in names
         }
         oracle = by_strategy["oracle"]
         for s in strategies:
@@ -59,11 +60,6 @@ def bench(
             run["summary"] = summarise(run, oracle)
             runs.append(run)
     return {"runs": runs}
-
-
-def _name(house_ref: str, result: dict[str, Any]) -> str:
-    # The result carries the house's own name; a file path on the command line maps to it.
-    return result["house"] if house_ref.endswith(".toml") else house_ref
 
 
 def render(report: dict[str, Any], console: Console) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from hil.bench.cli import bench
+from hil.bench.scenario import WINDOWS
 from hil.bench.strategies import STRATEGIES
+from hil.house import HOUSES_DIR
 
 EVENT_KEYS = {
     "loop",
@@ -70,6 +73,17 @@ def test_short_bench_schema_and_consistency() -> None:
     assert by[("H4", "threshold")]["summary"]["hot_into_cold_l_total"] > 10 * max(
         by[("H4", "oracle")]["summary"]["hot_into_cold_l_total"], 0.1
     )
+
+
+def test_a_house_file_gets_only_its_own_results(tmp_path: Path) -> None:
+    """`--house FILE` beside other houses: each row holds its own house's day, no more."""
+    mine = tmp_path / "mine.toml"
+    text = (HOUSES_DIR / "H1.toml").read_text(encoding="utf-8")
+    mine.write_text(text.replace('name = "H1"', 'name = "H1-mine"', 1), encoding="utf-8")
+    report = bench([str(mine), "R0", "R0"], ["oracle"], [0], progress=None, workers=2)
+    rows = [(r["house"], len(r["events"])) for r in report["runs"]]
+    one_day = sum(n for *_, n in WINDOWS)  # events in one seed's day
+    assert rows == [("H1-mine", one_day), ("R0", one_day)]
 
 
 def test_bench_command_prints_json() -> None:
