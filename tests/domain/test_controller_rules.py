@@ -234,6 +234,32 @@ def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late
         assert r.tick().relays.pump
 
 
+def _learned_arrival_stop(rise_k: float) -> float | None:
+    """From a 24 °C start (cooled, just), the reading climbs ``rise_k`` by 25 s and holds."""
+    warmish = replace(STEP_FRONT, arrivals=((24.0, 30.0), (24.0, 30.1), (24.0, 29.9)))
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=24.0)
+    r.controller.restore_learned({"bathroom": warmish})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    pump_on = r.now_s
+    while r.now_s < pump_on + 40.0:
+        reading = 24.0 + rise_k * min(1.0, max(0.0, (r.now_s - pump_on - 15.0) / 10.0))
+        r.set_loop("bathroom", round(reading / 0.0625) * 0.0625)
+        if not r.tick().relays.pump:
+            return r.now_s - pump_on
+    return None
+
+
+def test_the_learned_arrival_wants_a_3_k_rise_not_just_water_out_of_the_cold_range() -> None:
+    """I6 without an outlet sensor: the learned time is due, the water reads out of the
+    cooled-pipe range (≥ 26 °C), yet it rose under FRONT_EVIDENCE_K (3 K) in this cycle: the
+    pipe's own water on the move, not the heater's front. No stop, no hot_ready."""
+    assert _learned_arrival_stop(2.5) is None
+    # The same cycle with the front showing (a 4 K rise) stops on the learned arrival.
+    stopped = _learned_arrival_stop(4.0)
+    assert stopped is not None and 29.6 <= stopped <= 30.0
+
+
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:
     """A dry clip on plastic (PHYSICS.md §4) can sit below ready_c with hot water flowing."""
     r = rig(LoopParams(name="bathroom", max_run_s=20.0, sensor_tau_s=0.0), min_rest_s=0.0)
