@@ -275,7 +275,10 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     r.request("start")
     r.run(5.0)
     assert r.controller.phase is Phase.RUNNING
-    r.set_loop("bathroom", 23.0)  # the first clear warming is now the arrival
+    r.set_loop("bathroom", 20.9)  # under RISE_ARRIVAL_K (1 K): not yet
+    r.run(3.0)
+    assert r.controller.phase is Phase.RUNNING and "hot_ready" not in r.kinds()
+    r.set_loop("bathroom", 21.0)  # the first clear warming is now the arrival
     d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
     assert not d.relays.pump
     # The installer re-seats the sensor on the valve body, as the hint says, and resets.

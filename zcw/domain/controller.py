@@ -52,6 +52,12 @@ HEATER_OUT = "heater_out"
 # there is no outlet sensor (smaller: it sees the front through the pipe wall).
 HEATER_RISE_C = 3.0
 LOOP_RISE_C = 2.0
+# A loop whose sensor never reads ready_c (it learned stops_on_rise) stops when its reading
+# has risen this much in the cycle: a dry clip on PPR starts to warm only as the front is
+# already at the valve, so the earliest clear sign is the best one. H4's near tap, 20 seeds:
+# a 2 K rise stopped 13-20 s late (21 events over cold_line_max_c, 7 cold); 1 K gave 5 and
+# 13; 0.5 K gave 3 and 30, the pipe's own warm water on the move passing for the front.
+RISE_ARRIVAL_K = 1.0
 # A cycle that starts this far below ready_c starts from a cooled pipe: its transit is learned.
 COLD_START_K = 10.0
 # The heater's front cannot reach the valve before the pipe's own water has been pushed out,
@@ -76,6 +82,12 @@ STARTUP_GRACE_S = 5.0
 def _cooled(lp: LoopParams, temp_c: float) -> bool:
     """A loop reading this low means a cooled pipe (COLD_START_K below ready_c)."""
     return temp_c <= lp.ready_c - COLD_START_K
+
+
+def _rose(run: _LoopRun, by_c: float) -> bool:
+    """Has the loop's reading risen ``by_c`` above the lowest it read in this cycle?"""
+    low, now = run.min_seen_c, run.last_value_c
+    return low is not None and now is not None and now - low >= by_c
 
 
 def loop_key(name: str) -> str:
@@ -666,7 +678,7 @@ class Controller:
             risen = cold - run.cold_min_c >= LOOP_RISE_C
             if risen and (estimate is None or cold > estimate):
                 estimate = cold
-        rise_is_arrival = run.risen and self._learned[name].stops_on_rise
+        rise_is_arrival = self._learned[name].stops_on_rise and _rose(run, RISE_ARRIVAL_K)
         estimated_hot = estimate is not None and estimate >= self._stop_threshold_c(run.params)
         run.on_arrival = not estimated_hot and self._arrival_due(run)
         if rise_is_arrival or estimated_hot or run.on_arrival:
