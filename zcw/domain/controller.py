@@ -400,8 +400,7 @@ class Controller:
                 run.estimator.add(sample.at_s, verdict.value_c)
                 if run.min_seen_c is None or verdict.value_c < run.min_seen_c:
                     run.min_seen_c = verdict.value_c
-                elif verdict.value_c - run.min_seen_c >= LOOP_RISE_C:
-                    run.risen = True
+                run.risen = run.risen or _rose(run, LOOP_RISE_C)
 
     def _learn_lag(self) -> None:
         trace = self._trace
