@@ -286,6 +286,11 @@ def test_arrival_learning_survives_json_and_junk_in_it_is_dropped() -> None:
     assert junk.arrivals == ((20.0, 30.0),)
     assert junk.sensor_over_c is None and not junk.arrival_doubted
     assert not Learned.from_json({"arrival_doubted": "yes"}).arrival_doubted
+    # JSON has integers no float holds, and Python's json reads NaN: dropped, not raised.
+    huge = Learned.from_json(
+        {"tau_s": 10**400, "arrivals": [[20.0, 10**400]], "sensor_over_c": float("nan")}
+    )
+    assert huge.tau_s is None and huge.arrivals == () and huge.sensor_over_c is None
 
 
 def test_the_status_summary_says_what_the_loop_stops_on() -> None:

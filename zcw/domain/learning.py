@@ -235,10 +235,9 @@ class Learned:
         """Tolerant of older or newer rows: unknown keys are ignored, bad values dropped."""
         transit, transit_n = _number(data, "transit_s", 3600.0), _count(data, "transit_cycles")
         tau, tau_n = _number(data, "tau_s", 300.0), _count(data, "tau_fits")
-        weight = data.get("tau_weight")
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
-            weight = 1.0  # a row from before the weights: its τ stands as if fully weighed
-        weight = min(max(float(weight), 0.0), 1 / WEIGHT) if math.isfinite(weight) else 1.0
+        weight = _real(data.get("tau_weight"))
+        # A row from before the weights: its τ stands as if fully weighed.
+        weight = 1.0 if weight is None else min(max(weight, 0.0), 1 / WEIGHT)
         gain, warm_gain = _gain(data, "lead_gain"), _gain(data, "warm_lead_gain")
         return cls(
             arrivals=_points(data.get("arrivals")),
@@ -298,11 +297,20 @@ def _arrival_line_at(line: _Line, start_c: float) -> float:
     return a0 + slope * (start_c - c0)
 
 
-def _number(data: dict[str, Any], key: str, high: float) -> float | None:
-    value = data.get(key)
+def _real(value: Any) -> float | None:
+    """A finite JSON number as a float, else None (a bool is no number here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if 0 < value <= high else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too big for a float: JSON allows it
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _number(data: dict[str, Any], key: str, high: float) -> float | None:
+    value = _real(data.get(key))
+    return value if value is not None and 0 < value <= high else None
 
 
 def _points(value: Any) -> tuple[tuple[float, float], ...]:
@@ -310,26 +318,25 @@ def _points(value: Any) -> tuple[tuple[float, float], ...]:
         return ()
     points = []
     for item in value[-ARRIVAL_POINTS:]:
-        ok = isinstance(item, list | tuple) and len(item) == 2
-        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in item)
-        if ok and -20.0 <= item[0] <= 100.0 and 0.0 < item[1] <= 3600.0:
-            points.append((float(item[0]), float(item[1])))
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            continue
+        start, arrival = _real(item[0]), _real(item[1])
+        if start is None or arrival is None:
+            continue
+        if -20.0 <= start <= 100.0 and 0.0 < arrival <= 3600.0:
+            points.append((start, arrival))
     return tuple(points)
 
 
 def _gain(data: dict[str, Any], key: str) -> float:
-    value = data.get(key)
+    value = _real(data.get(key))
     lo, hi = LEAD_GAIN_RANGE
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        return LEAD_GAIN_START
-    return float(value)
+    return value if value is not None and lo <= value <= hi else LEAD_GAIN_START
 
 
 def _signed(data: dict[str, Any], key: str, bound: float) -> float | None:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if -bound <= value <= bound else None
+    value = _real(data.get(key))
+    return value if value is not None and -bound <= value <= bound else None
 
 
 def _count(data: dict[str, Any], key: str) -> int:
