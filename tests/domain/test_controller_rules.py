@@ -286,6 +286,23 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     assert not r.controller.learned["bathroom"].stops_on_rise
 
 
+def test_no_stop_on_a_slow_sensors_warming_before_the_outlet_proves_the_burner_lit() -> None:
+    """I6 for a loop that stops on its sensor's first warming: a warm slug lifts the clip
+    1 K while the heater outlet stays cold. No hot_ready; the cycle aborts, heater_not_firing."""
+    lp = LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0)
+    r = rig(lp, start_c=15.0, has_heater_out=True, ignition_timeout_s=20.0)
+    r.controller.restore_learned({"bathroom": Learned(stops_on_rise=True)})
+    r.temps[HEATER_OUT] = 15.0  # the burner never lights
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    r.run(5.0)
+    r.set_loop("bathroom", 17.0)  # the pipe's own warmer water reaches the clip
+    r.run(20.0)
+    assert [f.code for f in r.controller.faults] == ["heater_not_firing"]
+    assert "hot_ready" not in r.kinds()
+    assert r.controller.phase is not Phase.RUNNING
+
+
 def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_doubted=True)})

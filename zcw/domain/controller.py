@@ -677,7 +677,11 @@ class Controller:
             risen = cold - run.cold_min_c >= LOOP_RISE_C
             if risen and (estimate is None or cold > estimate):
                 estimate = cold
-        rise_is_arrival = self._learned[name].stops_on_rise and _rose(run, RISE_ARRIVAL_K)
+        rise_is_arrival = (
+            self._learned[name].stops_on_rise
+            and _rose(run, RISE_ARRIVAL_K)
+            and not self._burner_unproven()
+        )
         estimated_hot = estimate is not None and estimate >= self._stop_threshold_c(run.params)
         run.on_arrival = not estimated_hot and self._arrival_due(run)
         if rise_is_arrival or estimated_hot or run.on_arrival:
@@ -730,8 +734,8 @@ class Controller:
         # limit through; those 1 s after it did one time in three).
         if self._now_s - self._pump_on_s < arrival - SPIN_DOWN_S:
             return False
-        if self.params.has_heater_out and not self._heater_proven:
-            return False  # the outlet sensor says the burner has not lit (yet)
+        if self._burner_unproven():
+            return False
         water = run.estimator.water_c(self._now_s, look_ahead=False)
         start = run.min_seen_c
         if water is None or start is None:
@@ -739,6 +743,13 @@ class Controller:
         # Risen, and no longer cooled-pipe water: a warm slug moving in front of a heater
         # that never lit must not earn a hot_ready (I6 would not have had its say yet).
         return water - start >= FRONT_EVIDENCE_K and water >= run.params.ready_c - COLD_START_K
+
+    def _burner_unproven(self) -> bool:
+        """The outlet sensor says the burner has not lit (yet). A stop that does not read the
+        water itself (the learned arrival, a slow sensor's first warming) must wait for it:
+        a warm slug ahead of a heater that never lit would earn a hot_ready, and I6 would
+        not have its say."""
+        return self.params.has_heater_out and not self._heater_proven
 
     def _measures_the_pipe(self, run: _LoopRun) -> bool:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
