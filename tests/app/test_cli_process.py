@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from zcw.testing.processes import reap
+
 ZCW = [sys.executable, "-m", "zcw"]
 
 
@@ -43,16 +45,6 @@ def with_socket(sock: Path) -> str:
         if line.strip() == "[control]":
             lines.append(f'socket = "{sock}"')
     return "\n".join(lines) + "\n"
-
-
-def reap(proc: subprocess.Popen[bytes]) -> None:
-    """Kill, wait for and close a daemon even when an assertion failed: one left running
-    would surface later as another test's ResourceWarning."""
-    proc.kill()
-    proc.wait(timeout=10)
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            pipe.close()
 
 
 def _read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from zcw.testing.processes import reap
+
 ROOT = Path(__file__).resolve().parents[2]
 FAST_HOUSE = """
 name = "FAST"
@@ -105,11 +107,7 @@ class EmulatorProcess:
         return float([i for i in self.seen if "now" in i][-1]["now"])
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(self.proc, timeout_s=5.0)
 
 
 def relay(ch: int, on: bool) -> Callable[[dict[str, Any]], bool]:

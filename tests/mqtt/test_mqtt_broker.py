@@ -21,6 +21,7 @@ from zcw.app.sim import build_sim
 from zcw.config import default_config
 from zcw.testing.broker import PASSWORD, USERNAME, Broker, write_other_ca
 from zcw.testing.live import LiveSim
+from zcw.testing.processes import reap
 
 TOPICS = Topics("zcw", "homeassistant")
 DEVICE = "zcw_test"
@@ -301,10 +302,7 @@ def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path)
         assert proc.returncode == 0, err.decode()
         ha.expect("zcw/availability", lambda p: p == b"offline")
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        reap(proc)
         ha.close()
     late = Observer(broker.port)
     state = json.loads(late.expect("zcw/state"))
