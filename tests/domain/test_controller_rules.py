@@ -234,16 +234,16 @@ def test_the_learned_arrival_needs_the_front_to_show_and_the_estimate_to_be_late
         assert r.tick().relays.pump
 
 
-def _learned_arrival_stop(rise_k: float) -> float | None:
+def _learned_arrival_stop(rise_k: float, start_c: float = 24.0) -> float | None:
     """From a 24 °C start (cooled, just), the reading climbs ``rise_k`` by 25 s and holds."""
-    warmish = replace(STEP_FRONT, arrivals=((24.0, 30.0), (24.0, 30.1), (24.0, 29.9)))
-    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=24.0)
+    warmish = replace(STEP_FRONT, arrivals=((start_c, 30.0), (start_c, 30.1), (start_c, 29.9)))
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=start_c)
     r.controller.restore_learned({"bathroom": warmish})
     r.request("start")
     r.run_until(lambda d: d.relays.pump, 2.0)
     pump_on = r.now_s
     while r.now_s < pump_on + 40.0:
-        reading = 24.0 + rise_k * min(1.0, max(0.0, (r.now_s - pump_on - 15.0) / 10.0))
+        reading = start_c + rise_k * min(1.0, max(0.0, (r.now_s - pump_on - 15.0) / 10.0))
         r.set_loop("bathroom", round(reading / 0.0625) * 0.0625)
         if not r.tick().relays.pump:
             return r.now_s - pump_on
@@ -258,6 +258,14 @@ def test_the_learned_arrival_wants_a_3_k_rise_not_just_water_out_of_the_cold_ran
     # The same cycle with the front showing (a 4 K rise) stops on the learned arrival.
     stopped = _learned_arrival_stop(4.0)
     assert stopped is not None and 29.6 <= stopped <= 30.0
+
+
+def test_a_warm_pipe_stops_on_the_learned_arrival_too() -> None:
+    """A second shower from a pipe still at 27 °C: the front comes in as a step on top of
+    the pipe's own warm water, faster than the estimate can follow, yet on time by the line."""
+    stopped = _learned_arrival_stop(4.0, start_c=27.0)
+    assert stopped is not None and 29.6 <= stopped <= 30.0
+    assert _learned_arrival_stop(2.5, start_c=27.0) is None  # the front must still show
 
 
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -227,7 +228,7 @@ def _lesson_after_a_stop_on_the_line(
     for t in range(100):
         trace.add(float(t), min(15.0 + 0.5 * max(t - 20, 0), last_reading_c))
     trace.stop_s, trace.pump_s, trace.start_c = 30.0, (0.0, 30.0), 15.0
-    trace.on_arrival = on_arrival
+    trace.on_arrival, trace.cooled = on_arrival, True
     return trace.arrival_lesson(
         learned, ready_c=36.0, cold_line_max_c=38.0, tau_s=8.0, lag_s=0.5, standing_c=standing_c
     )
@@ -248,6 +249,42 @@ def test_a_clearly_cold_stop_on_the_line_sends_the_next_cycle_to_the_estimate() 
         doubted, last_reading_c=40.0, standing_c=40.0, on_arrival=False
     )
     assert not trusted.arrival_doubted
+
+
+def _warm_lesson(learned: Learned, step_at_s: float, *, on_arrival: bool = False) -> Learned:
+    """A lone cycle from a warm pipe (28 °C): a step front reaches the valve ``step_at_s``
+    after pump on, and the pump stops a second later."""
+    samples = _lagged(8.0, [(0.0, 28.0), (step_at_s, 45.0), (step_at_s + 70.0, 45.0)], 28.0)
+    trace = LagTrace("bathroom", warm=True)
+    for at, value in samples:
+        trace.add(at, value)
+    trace.stop_s, trace.pump_s, trace.start_c = step_at_s + 1.5, (0.0, step_at_s + 1.0), 28.0
+    trace.on_arrival = on_arrival
+    return trace.arrival_lesson(
+        learned, ready_c=36.0, cold_line_max_c=38.0, tau_s=8.0, lag_s=0.5, standing_c=None
+    )
+
+
+def test_a_warm_starts_front_joins_the_line_and_the_line_reaches_it() -> None:
+    learned = replace(_steady(), transit_s=34.0)
+    assert learned.arrival_for(28.0) is None  # 6 K warmer than any start seen
+    assert learned.arrival_for(26.0) is not None  # 4 K warmer: the line still reaches it
+    warm = _warm_lesson(learned, 31.0)
+    start, arrival = warm.arrivals[-1]
+    assert start == 28.0 and arrival == pytest.approx(31.0, abs=0.4)
+    at = warm.arrival_for(28.0)
+    assert at is not None and at == pytest.approx(31.0, abs=0.5)
+    # A warm pipe's stop on the estimate judges neither the estimate nor the line.
+    assert warm.sensor_over_c == learned.sensor_over_c and not warm.arrival_doubted
+
+
+def test_hot_water_standing_upstream_is_no_front_and_stays_off_the_line() -> None:
+    # A second draw soon after the first: the water at ready_c came in 12 s, against a
+    # cooled-pipe transit of 34 s. No reading at the valve foretells that; off the line.
+    learned = replace(_steady(), transit_s=34.0)
+    assert _warm_lesson(learned, 12.0).arrivals == learned.arrivals
+    # Nor is a warm start's arrival put on a line with no cooled-pipe transit to judge it by.
+    assert _warm_lesson(_steady(), 31.0).arrivals == _steady().arrivals
 
 
 def test_a_stop_right_on_the_arrival_is_not_called_cold() -> None:

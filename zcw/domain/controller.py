@@ -718,12 +718,14 @@ class Controller:
         return self._now_s - self._pump_on_s >= FRONT_EARLIEST_TRANSIT * transit
 
     def _arrival_due(self, run: _LoopRun) -> bool:
-        """Stop on the learned arrival (see zcw.domain.learning): only a lone loop's cycle from
-        a cooled pipe, and only once the recovered water shows the front is on its way, so a
-        heater that lit late or not at all never gets a stop it did not earn."""
+        """Stop on the learned arrival (see zcw.domain.learning): only a lone loop's cycle (a
+        second loop on the pump halves the flow), and only once the recovered water shows the
+        front is on its way, so a heater that lit late or not at all never gets a stop it did
+        not earn. A warm pipe too: its front comes in as a step on top of its own warm water,
+        too fast for any look-ahead from a lagging sensor, yet on time by the line."""
         if self.params.topology != "crossover" or self._pump_on_s is None:
             return False
-        if not self._measures_the_pipe(run) or run.start_c is None:
+        if len(self._runs) != 1 or run.start_c is None:
             return False
         arrival = self._learned[run.params.name].arrival_for(run.start_c)
         if arrival is None:
@@ -892,10 +894,11 @@ class Controller:
             if lone_and_hot and self._pump_on_s is not None:
                 trace.stop_s = end
                 run = next(iter(self._runs.values()))
-                if self._measures_the_pipe(run) and self._pump_off_s is not None:
+                if self._pump_off_s is not None:
                     trace.pump_s = (self._pump_on_s, self._pump_off_s)
                     trace.start_c = run.start_c
                     trace.on_arrival = run.on_arrival
+                    trace.cooled = self._measures_the_pipe(run)
             else:
                 self._trace = None
         for run in self._runs.values():

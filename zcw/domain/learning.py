@@ -22,17 +22,18 @@ clearly warmed, the loop learns to stop at that first warming instead: late, but
 rather than minutes of hot water into the cold line. ``zcw reset``, which the fault's hint asks
 for once the sensor is re-seated, forgets it again.
 
-**Arrival, for a sensor that sees fronts late.** After each cycle from a cooled pipe, the
+**Arrival, for a sensor that sees fronts late.** After each lone loop's cycle, the
 reconstruction (with the learned τ) shows when the water itself crossed ``ready_c``: the
-cycle's true arrival, pump start → hot; and the fit tells how far past the cold-line limit
-the water was when the estimate stopped the pump.
+cycle's true arrival, pump start → hot; and, from a cooled pipe, the fit tells how far past
+the cold-line limit the water was when the estimate stopped the pump.
 A storage tank's step front (H3) outruns any look-ahead from a lagging clamp, yet it arrives
 at a time set by how warm the pipe was at the start, within a fraction of a second, cycle
 after cycle. Where the estimate is known to stop too late and a line through (reading at the
 start, arrival) fits that well, the controller stops on the line's arrival instead, once the
-sensor shows the front is on its way. A stop that comes out clearly early (the water well
-short of ``ready_c``) sends the next cycle back to the estimate, whose arrival then joins
-the line.
+sensor shows the front is on its way. Warm starts (a second shower) are on the line too,
+unless their water came far sooner than any front could: hot water still standing upstream.
+A stop that comes out clearly early (the water well short of ``ready_c``) sends the next
+cycle back to the estimate, whose arrival then joins the line.
 
 **Transit**: from every cycle that started from a cooled pipe, the time from pump start to
 the stop on its arrival (seen by the sensor, or learned as above). Without a heater-outlet
@@ -78,7 +79,7 @@ MAX_GAIN_STEP = 0.15
 # on H3 seeds whose late stops its early ones averaged out (20 seeds: 18 violations with it,
 # 12 without; R0 and H1 unchanged) …
 SENSOR_OVER_K = 0.0
-# … from the latest cooled-pipe cycles, at least this many, …
+# … from the latest lone-loop cycles (warm ones too), at least this many, …
 ARRIVAL_POINTS = 8
 MIN_ARRIVAL_POINTS = 3
 # … once a line through (reading at the start, arrival) fits them within this (RMS). A warm
@@ -87,8 +88,14 @@ MIN_ARRIVAL_POINTS = 3
 # a trunk warmed by another tap scatter more. The window between ready_c and the cold-line
 # limit is about a second wide.
 ARRIVAL_STEADY_S = 0.35
-# The line is trusted this far (K) beyond the starts it was fitted on.
-ARRIVAL_REACH_K = 1.5
+# The line is trusted this far (K) beyond the starts it was fitted on. Warm starts are on it
+# too, so it spans what a day brings; a second shower from a pipe a few kelvin warmer than
+# any seen yet is still its to time (H3, 20 seeds: 14 bad events at 1.5 K, 8 at 5 K).
+ARRIVAL_REACH_K = 5.0
+# A warm start's arrival joins the line only if it came at least this fraction of the cooled
+# pipe's transit after pump on. The front from a warm pipe arrives ≈ 0.9 of it (H3: 30-32 s
+# against 34-38 s); hot water left standing upstream by a draw arrives in 5-14 s.
+WARM_FRONT_TRANSIT = 0.8
 # A stop on the learned arrival left the water clearly short of ready_c when the water
 # standing at the valve after it reads this far below (see LagTrace.arrival_lesson).
 CLEARLY_COLD_K = 2.0
@@ -123,7 +130,7 @@ class Learned:
     lead_gain: float = LEAD_GAIN_START
     warm_lead_gain: float = LEAD_GAIN_START
     stops_on_rise: bool = False
-    # (reading at the start, pump on → water at ready_c) of the latest cooled-pipe cycles.
+    # (reading at the start, pump on → water at ready_c) of the latest lone-loop cycles.
     arrivals: tuple[tuple[float, float], ...] = ()
     # The last stop on the learned arrival left the water clearly short of ready_c: the next
     # cycle stops on the estimate, and measures the arrival again.
@@ -173,7 +180,7 @@ class Learned:
         return replace(self, transit_s=round(transit, 2), transit_cycles=self.transit_cycles + 1)
 
     def with_arrival(self, start_c: float, arrival_s: float) -> Learned:
-        """A cycle from a cooled pipe at ``start_c`` had its water at ready_c ``arrival_s``
+        """A cycle from a pipe reading ``start_c`` had its water at ready_c ``arrival_s``
         after pump on."""
         point = (round(start_c, 2), round(arrival_s, 2))
         return replace(self, arrivals=(*self.arrivals, point)[-ARRIVAL_POINTS:])
@@ -435,11 +442,12 @@ class LagTrace:
         self.loop = loop
         self.samples: list[tuple[float, float]] = []
         self.stop_s: float | None = None
-        # Set at the stop when the cycle started from a cooled pipe: what its arrival is
-        # judged against (see Learned.with_arrival).
+        # Set at the stop of a lone loop's cycle: what its arrival is judged against (see
+        # Learned.with_arrival).
         self.pump_s: tuple[float, float] | None = None  # pump on, pump off
         self.start_c: float | None = None  # the loop's reading when the cycle started
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
+        self.cooled = False  # it ran from a cooled pipe: its stop judges the estimate too
         self.warm = warm  # the cycle began with a warm pipe: its stop teaches the warm gain
 
     def add(self, at_s: float, value_c: float) -> None:
@@ -462,7 +470,7 @@ class LagTrace:
         lag_s: float,
         standing_c: float | None,
     ) -> Learned:
-        """What this cycle, if it ran from a cooled pipe, teaches of its arrival.
+        """What this cycle, if a lone loop ran it, teaches of its arrival.
 
         ``standing_c``: the water the fit found at the valve after the stop, if it fitted.
         """
@@ -471,8 +479,12 @@ class LagTrace:
         on, off = self.pump_s
         # The water moves until the valve closes, a valve lag after the pump stopped.
         crossed = crossing_s(self.samples, tau_s, ready_c, (on, off + lag_s))
-        if crossed is not None:
+        if crossed is not None and self._front_arrived(crossed - on, learned.transit_s):
             learned = learned.with_arrival(self.start_c, crossed - on)
+        if not self.on_arrival and not self.cooled:
+            # A warm pipe's stop on the estimate says nothing of how the estimate does on the
+            # cooled-pipe fronts sensor_over_c judges, nor anything to doubt the line over.
+            return learned
         if not self.on_arrival:
             # The estimate stopped this one, and its arrival (if it saw one) is on the line
             # now: the line may be trusted again.
@@ -492,3 +504,14 @@ class LagTrace:
             standing_c = self.samples[-1][1]
         cold = standing_c is not None and standing_c < ready_c - CLEARLY_COLD_K
         return learned.with_arrival_doubted(crossed is None and cold)
+
+    def _front_arrived(self, arrival_s: float, transit_s: float | None) -> bool:
+        """Was it the heater's front that reached ready_c, so the arrival belongs on the line?
+
+        From a cooled pipe, always. From a warm one only once a cooled-pipe transit is known,
+        and not much before it: sooner, it was hot water that still stood upstream, whose
+        arrival no reading at the valve can foretell.
+        """
+        if self.cooled:
+            return True
+        return transit_s is not None and arrival_s >= WARM_FRONT_TRANSIT * transit_s
