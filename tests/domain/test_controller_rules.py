@@ -311,6 +311,25 @@ def test_no_stop_on_a_slow_sensors_warming_before_the_outlet_proves_the_burner_l
     assert r.controller.phase is not Phase.RUNNING
 
 
+def test_a_slow_sensors_warming_is_no_front_before_the_front_can_have_come() -> None:
+    """Warm water standing in a shared trunk reaches a short branch long before the heater's
+    front: a 1 K warming that early is not the arrival (FRONT_EARLIEST_TRANSIT of 60 s)."""
+    lp = LoopParams(name="near", ready_c=36.0, sensor_tau_s=8.0)
+    r = rig(lp, start_c=10.0)
+    r.controller.restore_learned({"near": Learned(stops_on_rise=True, transit_s=60.0)})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    pump_on = r.now_s
+    r.run(10.0)
+    r.set_loop("near", 11.5)  # the trunk's warm water at the clip, 10 s in
+    r.run(15.0)
+    assert r.tick().relays.pump and "hot_ready" not in r.kinds()
+    # Half the transit on, the same warming may be the front.
+    d = r.run_until(lambda d: not d.relays.pump, 10.0)
+    assert not d.relays.pump and "hot_ready" in r.kinds()
+    assert 30.0 <= r.now_s - pump_on <= 30.5
+
+
 def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_doubted=True)})

@@ -677,10 +677,14 @@ class Controller:
             risen = cold - run.cold_min_c >= LOOP_RISE_C
             if risen and (estimate is None or cold > estimate):
                 estimate = cold
+        # A slow sensor's first warming is the front only once the front can be there: before
+        # that it is warm water standing in a shared trunk, on its way out ahead of the front
+        # (H4's near tap after the far one: 1 K at 25-50 s, the water itself at 55-70 s).
         rise_is_arrival = (
             self._learned[name].stops_on_rise
             and _rose(run, RISE_ARRIVAL_K)
             and not self._burner_unproven()
+            and self._front_possible(run)
         )
         estimated_hot = estimate is not None and estimate >= self._stop_threshold_c(run.params)
         run.on_arrival = not estimated_hot and self._arrival_due(run)
@@ -709,7 +713,8 @@ class Controller:
             self._end_loop(run, "aborted", "max_run")
 
     def _front_possible(self, run: _LoopRun) -> bool:
-        """Could the heater's water be near the valve yet (FRONT_EARLIEST_TRANSIT)?"""
+        """Could the heater's water be near the valve yet (FRONT_EARLIEST_TRANSIT)? Asked of the
+        look-ahead and of a slow sensor's first warming, which both read a rise as the front."""
         # What the pipe taught beats the config's hint here: a hint twice too long (a pump
         # flow guessed low) would hold the look-ahead back past the front itself.
         transit = self._learned[run.params.name].transit_s or run.params.transit_hint_s
