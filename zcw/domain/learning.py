@@ -90,7 +90,8 @@ MIN_ARRIVAL_POINTS = 3
 ARRIVAL_STEADY_S = 0.35
 # The line is trusted this far (K) beyond the starts it was fitted on. Warm starts are on it
 # too, so it spans what a day brings; a second shower from a pipe a few kelvin warmer than
-# any seen yet is still its to time (H3, 20 seeds: 14 bad events at 1.5 K, 8 at 5 K).
+# any seen yet is still its to time (H3, 20 seeds, violations + failed events: 12 at 1.5 K,
+# 11 at 3 K, 9 at 5 K, 8 at 8 K: the gain levels off, and a shorter extrapolation is safer).
 ARRIVAL_REACH_K = 5.0
 # A warm start's arrival joins the line only if it came at least this fraction of the cooled
 # pipe's transit after pump on. The front from a warm pipe arrives ≈ 0.9 of it (H3: 30-32 s
@@ -482,8 +483,8 @@ class LagTrace:
         if crossed is not None and self._front_arrived(crossed - on, learned.transit_s):
             learned = learned.with_arrival(self.start_c, crossed - on)
         if not self.on_arrival and not self.cooled:
-            # A warm pipe's stop on the estimate says nothing of how the estimate does on the
-            # cooled-pipe fronts sensor_over_c judges, nor anything to doubt the line over.
+            # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
+            # measures it on cooled-pipe fronts) nor the line, which stays trusted or doubted.
             return learned
         if not self.on_arrival:
             # The estimate stopped this one, and its arrival (if it saw one) is on the line
