@@ -330,6 +330,58 @@ def test_a_slow_sensors_warming_is_no_front_before_the_front_can_have_come() -> 
     assert 30.0 <= r.now_s - pump_on <= 30.5
 
 
+def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> None:
+    """One cycle from a cooled pipe, stopped on the estimate; then the sensor climbs in a
+    straight line to ``after_stop_c`` over the minute after the stop, as a clamp on plastic
+    catches up with water the stop left at the valve (never a first-order lag: no fit)."""
+    r.set_loop("bathroom", 15.0)
+    r.run(35.0)  # rested, and the sensor reads the cooled pipe
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    r.run(20.0)
+    r.set_loop("bathroom", 36.5)  # the estimate reads ready_c: stop
+    r.run_until(lambda d: not d.relays.pump, 3.0)
+    r.run(1.0)
+    for k in range(1, steps + 1):
+        r.set_loop("bathroom", 36.5 + (after_stop_c - 36.5) * k / steps)
+        r.run(1.0)
+    r.run(5.0)  # the minute after the stop is over: the controller judges it
+
+
+def test_a_sensor_that_catches_up_past_the_limit_after_the_stop_raises_late_stop() -> None:
+    """I5 without T_cold, after the fact: the water the stop left at the valve read 40 °C,
+    over cold_line_max_c (38 °C), so water that hot entered the cold line."""
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    _cycle_then_catch_up(r, 40.0)
+    fault = next(f for f in r.controller.faults if f.code == "late_stop")
+    assert not fault.latching and "40.0 °C" in fault.message and "valve body" in fault.hint
+    assert not r.controller.learned["bathroom"].stops_on_rise  # one cycle proves little
+    assert r.controller.phase is Phase.IDLE  # a warning: the next request still starts
+    # A stop on time (the water standing at 37 °C) clears it.
+    _cycle_then_catch_up(r, 37.0)
+    assert "late_stop" not in [f.code for f in r.controller.faults]
+
+
+def test_a_sensor_no_lag_fit_explains_that_keeps_stopping_late_stops_on_its_warming() -> None:
+    """A clamp on bare PPR reads the water through the wall, 52 s late (PHYSICS.md §4): after
+    three cooled-pipe cycles without one first-order fit, a late stop sends the loop to its
+    sensor's first warming, as a sensor that never reads ready_c is sent by max_run."""
+    unfitted = Learned(transit_s=25.0, transit_cycles=3)
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    r.controller.restore_learned({"bathroom": unfitted})
+    _cycle_then_catch_up(r, 44.0)
+    assert r.controller.learned["bathroom"].stops_on_rise
+    fault = next(f for f in r.controller.faults if f.code == "late_stop")
+    assert "first warms" in fault.hint
+    # A sensor whose lag did fit is one the estimate can invert: the warning only.
+    fitted = replace(unfitted, tau_s=8.0, tau_fits=3, tau_weight=1.0)
+    r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
+    r.controller.restore_learned({"bathroom": fitted})
+    _cycle_then_catch_up(r, 44.0)
+    assert not r.controller.learned["bathroom"].stops_on_rise
+    assert "late_stop" in [f.code for f in r.controller.faults]
+
+
 def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_doubted=True)})

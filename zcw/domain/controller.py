@@ -72,6 +72,13 @@ FRONT_EARLIEST_TRANSIT = 0.5
 FRONT_EVIDENCE_K = 3.0
 # Where no cold line is at stake, stop this far past ready_c (DS18B20 accuracy, plus noise).
 NO_COLD_LINE_MARGIN_K = 0.5
+# A sensor that catches up to this far over cold_line_max_c after the stop shows a late stop:
+# no sensor reads standing water high but for a DS18B20's +0.5 K, so water over the limit
+# was at the valve, and it entered the cold line.
+LATE_STOP_MARGIN_K = 0.5
+# A loop whose cooled-pipe cycles, this many of them, never once gave a first-order lag fit
+# and whose stops still come late has a sensor the estimate cannot invert (see _judge_stop).
+UNFITTED_CYCLES = 3
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
@@ -418,14 +425,41 @@ class Controller:
                 )
         self._learned[trace.loop] = learned
         if self.params.topology == "crossover":
+            self._judge_stop(trace)
             self._learned[trace.loop] = trace.arrival_lesson(
-                learned,
+                self._learned[trace.loop],
                 ready_c=lp.ready_c,
                 cold_line_max_c=self.params.cold_line_max_c,
                 tau_s=self._tau_s(lp),
                 lag_s=self.params.valve_lag_s,
                 standing_c=None if fit is None else fit.standing_c,
             )
+
+    def _judge_stop(self, trace: LagTrace) -> None:
+        """I5 without T_cold, after the fact. In crossover the water standing at the valve
+        after the stop is the last water that entered the cold line; a sensor that catches up
+        to clearly over cold_line_max_c shows that the stop came late (PHYSICS.md §4: a clamp
+        on bare PPR reads 52 s behind the water, and the estimate cannot invert a wall)."""
+        if trace.pump_s is None:
+            return  # not a lone loop's cycle that ended hot: nothing to judge
+        peak = trace.peak_after_stop_c()
+        limit = self.params.cold_line_max_c
+        if peak is None or peak < limit + LATE_STOP_MARGIN_K:
+            self._clear("late_stop", trace.loop)
+            return
+        learned = self._learned[trace.loop]
+        # A sensor whose catch-up never fitted a first-order lag (a clamp on plastic; this
+        # cycle's fit is already counted) is one the estimate cannot invert: its first warming
+        # is the earliest sign of the front it gives, as for a sensor that never reads ready_c
+        # at all (max_run). Not on the first cycles: a step front's first catch-up can miss
+        # the fit on copper too (H3: 5 of 20 seeds switched, and 28 events failed).
+        unfitted = learned.tau_fits == 0 and learned.transit_cycles >= UNFITTED_CYCLES
+        switch = trace.cooled and unfitted
+        if switch and not learned.stops_on_rise:
+            self._learned[trace.loop] = replace(learned, stops_on_rise=True)
+        self._raise(
+            F.late_stop(trace.loop, peak, limit, stops_on_rise=switch or learned.stops_on_rise)
+        )
 
     def _tau_s(self, lp: LoopParams) -> float:
         learned = self._learned[lp.name].tau_s

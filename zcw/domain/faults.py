@@ -94,6 +94,36 @@ def cold_line_overrun(loop: str | None, temp_c: float, limit_c: float) -> Fault:
     )
 
 
+def late_stop(loop: str, reading_c: float, limit_c: float, *, stops_on_rise: bool) -> Fault:
+    """I5 without T_cold, judged after the fact: the water left standing at the valve is the
+    last that entered the cold line, and the loop sensor read it clearly over the limit."""
+    if stops_on_rise:
+        hint = (
+            "This sensor lags the water by more than zcw can compensate, as a clamp on a "
+            "plastic pipe does. From now on this loop stops when its sensor first warms. "
+            "Better: move the sensor onto the brass valve body with thermal paste and "
+            "insulation, or fit a probe on the cold side of the valve "
+            "(loops.<name>.cold_sensor), then `zcw reset` so the loop judges its sensor afresh."
+        )
+    else:
+        hint = (
+            "If it happens often, move the sensor onto the brass valve body with thermal paste "
+            "and insulation, or fit a probe on the cold side of the valve "
+            "(loops.<name>.cold_sensor), which stops the pump the moment the limit is reached."
+        )
+    return Fault(
+        code="late_stop",
+        message=(
+            f"The loop sensor{_where(loop)} read {reading_c:.1f} °C after the pump stopped, over "
+            f"cold_line_max_c = {limit_c:.1f} °C: the stop came late, and water that hot "
+            "entered the cold line. It clears after a stop on time."
+        ),
+        hint=hint,
+        latching=False,
+        loop=loop,
+    )
+
+
 def heater_not_firing(loop: str | None, timeout_s: float, via: str) -> Fault:
     return Fault(
         code="heater_not_firing",

@@ -461,6 +461,14 @@ class LagTrace:
     def fit(self) -> LagFit | None:
         return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)
 
+    def peak_after_stop_c(self) -> float | None:
+        """The highest reading in the minute after the stop, as the sensor caught up with the
+        water the stop left at the valve."""
+        if self.stop_s is None:
+            return None
+        stop = self.stop_s
+        return max((v for t, v in self.samples if t > stop), default=None)
+
     def arrival_lesson(
         self,
         learned: Learned,
