@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from hil.house import HouseError, available_houses, load_house
+from hil.house import HOUSES_DIR, HouseError, available_houses, load_house
 from hil.plant import Plant
 
 
@@ -111,6 +111,16 @@ def test_unknown_house_lists_the_available_ones() -> None:
     with pytest.raises(HouseError, match="available: H1, H2, H3, H4, R0"):
         load_house("H9")
     assert available_houses() == ["H1", "H2", "H3", "H4", "R0"]
+
+
+@pytest.mark.parametrize("name", ["r0-clamp", "pex-kitchen", "copper-tank", "ppr-insulated-clamp"])
+def test_the_unseen_houses_load_and_heat(name: str) -> None:
+    """hil/houses/unseen/ (the README's houses zcw has never seen) stays loadable, out of the
+    default bench, and physical: the oracle gets each one hot within a few minutes."""
+    house = load_house(str(HOUSES_DIR / "unseen" / f"{name}.toml"))
+    assert house.name.lower() == name
+    seconds, _ = time_to(Plant(house), house.tap_names[0], 38.0)
+    assert 10.0 < seconds < 240.0
 
 
 def test_randomised_house_is_deterministic_per_seed() -> None:
