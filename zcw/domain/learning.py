@@ -273,7 +273,7 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     if summary.get("stops_on_learned_arrival"):
         parts.append("stops on the learned arrival (the sensor is too slow for this front)")
     if summary.get("stops_on_rise"):
-        parts.append("stops on the sensor's first warming (it never reads ready_c)")
+        parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
     return ", ".join(parts)
 
 
