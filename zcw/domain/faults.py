@@ -25,6 +25,14 @@ class Fault:
         return (self.code, self.loop)
 
 
+# What a loop whose sensor cannot see the water in time needs (max_run, late_stop).
+_RESEAT_SENSOR = (
+    "Better: move the sensor onto the brass valve body with thermal paste and insulation, or "
+    "fit a probe on the cold side of the valve (loops.<name>.cold_sensor), then `zcw reset` "
+    "so the loop judges its sensor afresh."
+)
+
+
 def _where(loop: str | None) -> str:
     return f" on loop '{loop}'" if loop else ""
 
@@ -57,9 +65,7 @@ def max_run(
         hint = (
             "The loop sensor warmed but never read ready_c: it lags or reads low, as a dry "
             "clip on a plastic pipe does. From now on this loop stops when its sensor first "
-            "warms. Better: move the sensor onto the brass valve body with thermal paste and "
-            "insulation, or fit a probe on the cold side of the valve "
-            "(loops.<name>.cold_sensor), then `zcw reset` so the loop judges its sensor afresh."
+            "warms. " + _RESEAT_SENSOR
         )
     else:
         hint = (
@@ -101,9 +107,7 @@ def late_stop(loop: str, reading_c: float, limit_c: float, *, stops_on_rise: boo
         hint = (
             "This sensor lags the water by more than zcw can compensate, as a clamp on a "
             "plastic pipe does. From now on this loop stops when its sensor first warms. "
-            "Better: move the sensor onto the brass valve body with thermal paste and "
-            "insulation, or fit a probe on the cold side of the valve "
-            "(loops.<name>.cold_sensor), then `zcw reset` so the loop judges its sensor afresh."
+            + _RESEAT_SENSOR
         )
     else:
         hint = (
