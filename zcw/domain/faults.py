@@ -25,12 +25,13 @@ class Fault:
         return (self.code, self.loop)
 
 
-# What a loop whose sensor cannot see the water in time needs (max_run, late_stop).
-_RESEAT_SENSOR = (
-    "Better: move the sensor onto the brass valve body with thermal paste and insulation, or "
-    "fit a probe on the cold side of the valve (loops.<name>.cold_sensor), then `zcw reset` "
-    "so the loop judges its sensor afresh."
-)
+def _reseat(loop: str | None) -> str:
+    """What a loop whose sensor cannot see the water in time needs (max_run, late_stop)."""
+    return (
+        "Better: move the sensor onto the brass valve body with thermal paste and insulation, "
+        f"or fit a probe on the cold side of the valve (loops.{loop or '<name>'}.cold_sensor), "
+        "then `zcw reset` so the loop judges its sensor afresh."
+    )
 
 
 def _where(loop: str | None) -> str:
@@ -65,7 +66,7 @@ def max_run(
         hint = (
             "The loop sensor warmed but never read ready_c: it lags or reads low, as a dry "
             "clip on a plastic pipe does. From now on this loop stops when its sensor first "
-            "warms. " + _RESEAT_SENSOR
+            "warms. " + _reseat(loop)
         )
     else:
         hint = (
@@ -107,13 +108,13 @@ def late_stop(loop: str, reading_c: float, limit_c: float, *, stops_on_rise: boo
         hint = (
             "This sensor lags the water by more than zcw can compensate, as a clamp on a "
             "plastic pipe does. From now on this loop stops when its sensor first warms. "
-            + _RESEAT_SENSOR
+            + _reseat(loop)
         )
     else:
         hint = (
             "If it happens often, move the sensor onto the brass valve body with thermal paste "
             "and insulation, or fit a probe on the cold side of the valve "
-            "(loops.<name>.cold_sensor), which stops the pump the moment the limit is reached."
+            f"(loops.{loop}.cold_sensor), which stops the pump the moment the limit is reached."
         )
     return Fault(
         code="late_stop",
