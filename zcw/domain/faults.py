@@ -71,7 +71,7 @@ def max_run(
     else:
         hint = (
             "Check that the heater fires and the pump runs; if the pipe is long, raise "
-            "loops.<name>.max_run_s (≤ 600). Clear with `zcw reset`."
+            f"loops.{loop or '<name>'}.max_run_s (≤ 600). Clear with `zcw reset`."
         )
     return Fault(
         code="max_run",
