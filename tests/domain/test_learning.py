@@ -255,7 +255,8 @@ def _warm_lesson(learned: Learned, step_at_s: float, *, on_arrival: bool = False
     """A lone cycle from a warm pipe (28 °C): a step front reaches the valve ``step_at_s``
     after pump on, and the pump stops a second later."""
     samples = _lagged(8.0, [(0.0, 28.0), (step_at_s, 45.0), (step_at_s + 70.0, 45.0)], 28.0)
-    trace = LagTrace("bathroom", warm=True)
+    trace = LagTrace("bathroom")
+    trace.warm = True
     for at, value in samples:
         trace.add(at, value)
     trace.stop_s, trace.pump_s, trace.start_c = step_at_s + 1.5, (0.0, step_at_s + 1.0), 28.0

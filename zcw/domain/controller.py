@@ -644,8 +644,7 @@ class Controller:
     def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
         self._runs = {lp.name: self._new_run(lp, source)}
         # Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
-        warm = self._runs[lp.name].warm
-        self._trace = LagTrace(lp.name, warm=warm) if lp.sensor_tau_s > 0 else None
+        self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
         self._cycle_source = source
         self._cycle_started_s = self._now_s
         self._cycle_outcome = "hot"
@@ -764,7 +763,7 @@ class Controller:
         too fast for any look-ahead from a lagging sensor, yet on time by the line."""
         if self.params.topology != "crossover" or self._pump_on_s is None:
             return False
-        if len(self._runs) != 1 or run.start_c is None:
+        if not self._lone() or run.start_c is None:
             return False
         arrival = self._learned[run.params.name].arrival_for(run.start_c)
         if arrival is None:
@@ -796,7 +795,11 @@ class Controller:
         # Only a cold start on its own measures the pipe: a warm pipe arrives early, and a
         # second loop on the same pump halves the flow.
         cold = run.min_seen_c is not None and _cooled(run.params, run.min_seen_c)
-        return cold and len(self._runs) == 1
+        return cold and self._lone()
+
+    def _lone(self) -> bool:
+        """Is one loop on the pump in this cycle? (A second one halves the flow.)"""
+        return len(self._runs) == 1
 
     def _learn_transit(self, run: _LoopRun) -> None:
         if self._measures_the_pipe(run) and self._pump_on_s is not None:
@@ -929,10 +932,11 @@ class Controller:
         self._phase = Phase.IDLE
         trace = self._trace
         if trace is not None:
-            lone_and_hot = len(self._runs) == 1 and self._cycle_outcome == "hot"
+            lone_and_hot = self._lone() and self._cycle_outcome == "hot"
             if lone_and_hot and self._pump_on_s is not None:
                 trace.stop_s = end
                 run = next(iter(self._runs.values()))
+                trace.warm = run.warm
                 if self._pump_off_s is not None:
                     trace.pump_s = (self._pump_on_s, self._pump_off_s)
                     trace.start_c = run.start_c

@@ -439,7 +439,7 @@ def fit_after_stop(samples: Sequence[tuple[float, float]], stop_s: float) -> Lag
 class LagTrace:
     """One loop's readings through a cycle and the minute after its pump stopped."""
 
-    def __init__(self, loop: str, *, warm: bool = False) -> None:
+    def __init__(self, loop: str) -> None:
         self.loop = loop
         self.samples: list[tuple[float, float]] = []
         self.stop_s: float | None = None
@@ -449,7 +449,7 @@ class LagTrace:
         self.start_c: float | None = None  # the loop's reading when the cycle started
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
         self.cooled = False  # it ran from a cooled pipe: its stop judges the estimate too
-        self.warm = warm  # the cycle began with a warm pipe: its stop teaches the warm gain
+        self.warm = False  # it began with a warm pipe: its stop teaches the warm gain
 
     def add(self, at_s: float, value_c: float) -> None:
         if not self.samples or at_s > self.samples[-1][0]:
@@ -490,11 +490,11 @@ class LagTrace:
         crossed = crossing_s(self.samples, tau_s, ready_c, (on, off + lag_s))
         if crossed is not None and self._front_arrived(crossed - on, learned.transit_s):
             learned = learned.with_arrival(self.start_c, crossed - on)
-        if not self.on_arrival and not self.cooled:
-            # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
-            # measures it on cooled-pipe fronts) nor the line, which stays trusted or doubted.
-            return learned
         if not self.on_arrival:
+            if not self.cooled:
+                # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
+                # measures it on cooled-pipe fronts) nor the line, which stays as it was.
+                return learned
             # The estimate stopped this one, and its arrival (if it saw one) is on the line
             # now: the line may be trusted again.
             learned = learned.with_arrival_doubted(False)
