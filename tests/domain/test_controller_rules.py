@@ -260,6 +260,25 @@ def test_the_learned_arrival_wants_a_3_k_rise_not_just_water_out_of_the_cold_ran
     assert stopped is not None and 29.6 <= stopped <= 30.0
 
 
+def test_a_warm_pipe_gets_no_learned_arrival_before_the_outlet_proves_the_burner_lit() -> None:
+    """I6 for the warm-start line too: the front seems to show at 27 °C + 4 K, the outlet
+    stays cold, and the cycle ends as heater_not_firing, never as hot_ready."""
+    lp = LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0)
+    r = rig(lp, start_c=27.0, has_heater_out=True, ignition_timeout_s=33.0)
+    r.temps[HEATER_OUT] = 27.0  # the burner never lights
+    warmish = replace(STEP_FRONT, arrivals=((27.0, 30.0), (27.0, 30.1), (27.0, 29.9)))
+    r.controller.restore_learned({"bathroom": warmish})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    pump_on = r.now_s
+    while r.now_s < pump_on + 40.0:
+        reading = 27.0 + 4.0 * min(1.0, max(0.0, (r.now_s - pump_on - 15.0) / 10.0))
+        r.set_loop("bathroom", round(reading / 0.0625) * 0.0625)
+        r.tick()
+    assert "hot_ready" not in r.kinds()
+    assert [f.code for f in r.controller.faults] == ["heater_not_firing"]
+
+
 def test_a_warm_pipe_stops_on_the_learned_arrival_too() -> None:
     """A second shower from a pipe still at 27 °C: the front comes in as a step on top of
     the pipe's own warm water, faster than the estimate can follow, yet on time by the line."""
