@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from zcw.domain.controller import HEATER_OUT, Phase
-from zcw.domain.learning import Learned
+from zcw.domain.learning import WEIGHT, Learned
 from zcw.domain.model import LoopParams, Params, Source
 from zcw.testing.rig import Rig
 
@@ -349,6 +349,46 @@ def test_a_slow_sensors_warming_is_no_front_before_the_front_can_have_come() -> 
     assert 30.0 <= r.now_s - pump_on <= 30.5
 
 
+def _near_cycle(creep_c: float) -> tuple[Rig, float]:
+    """A cooled near tap whose clip first rose 70 s after pump on in its clean cycles: the
+    reading creeps ``creep_c`` by 20 s (a slug from the shared trunk, or nothing), then
+    warms 1 K at 40 s. Returns the rig and when the pump went off, after pump on."""
+    lp = LoopParams(name="near", ready_c=36.0, sensor_tau_s=8.0)
+    r = rig(lp, start_c=10.0)
+    learned = Learned(stops_on_rise=True, transit_s=60.0, transit_cycles=3, rise_s=70.0)
+    r.controller.restore_learned({"near": learned})
+    r.request("start")
+    r.run_until(lambda d: d.relays.pump, 2.0)
+    pump_on = r.now_s
+    r.run(20.0)
+    r.set_loop("near", 10.0 + creep_c)
+    r.run(20.0)
+    r.set_loop("near", 11.0)
+    r.run_until(lambda d: not d.relays.pump, 40.0)
+    assert "hot_ready" in r.kinds()
+    return r, r.now_s - pump_on
+
+
+def test_a_slugs_creep_holds_a_first_warming_back_to_most_of_the_learned_rise() -> None:
+    """A lukewarm slug from a shared trunk creeps a slow clip up long before the heater's
+    front can be there (H4's near tap after the far one). A reading that had moved
+    SLUG_RISE_K by half the learned rise (35 s) stops only from SLUG_EARLIEST_RISE of it
+    (56 s); one that held still stops on its 1 K warming at once (40 s)."""
+    _, slug_stop = _near_cycle(creep_c=0.25)
+    assert 56.0 <= slug_stop <= 56.5
+    r, clean_stop = _near_cycle(creep_c=0.0)
+    assert 40.0 <= clean_stop <= 40.5
+    # The slug's cycle teaches nothing of the rise; the clean one's early rise moves it in
+    # part (it is a cooled pipe's cycle on its own).
+    rise_s = r.controller.learned["near"].rise_s
+    assert rise_s == pytest.approx(70.0 + WEIGHT * (clean_stop - 70.0), abs=0.5)
+
+
+def test_a_slugs_cycle_does_not_teach_the_rise() -> None:
+    r, _ = _near_cycle(creep_c=0.25)
+    assert r.controller.learned["near"].rise_s == 70.0
+
+
 def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> None:
     """One cycle from a cooled pipe, stopped on the estimate; then the sensor climbs in a
     straight line to ``after_stop_c`` over the minute after the stop, as a clamp on plastic
@@ -403,10 +443,12 @@ def test_a_sensor_no_lag_fit_explains_that_keeps_stopping_late_stops_on_its_warm
 
 def test_reset_forgets_what_was_concluded_of_the_sensor_not_what_was_measured() -> None:
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
-    r.controller.restore_learned({"bathroom": replace(STEP_FRONT, arrival_doubted=True)})
+    doubted = replace(STEP_FRONT, arrival_doubted=True, stops_on_rise=True, rise_s=70.0)
+    r.controller.restore_learned({"bathroom": doubted})
     r.request("reset")
     learned = r.controller.learned["bathroom"]
     assert learned.sensor_over_c is None and not learned.arrival_doubted
+    assert not learned.stops_on_rise and learned.rise_s is None  # the re-seated sensor's own
     assert learned.arrivals == STEP_FRONT.arrivals and learned.tau_s == STEP_FRONT.tau_s
     assert learned.arrival_for(15.0) is None  # the estimate is judged anew first
 

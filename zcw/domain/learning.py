@@ -131,6 +131,9 @@ class Learned:
     lead_gain: float = LEAD_GAIN_START
     warm_lead_gain: float = LEAD_GAIN_START
     stops_on_rise: bool = False
+    # Pump on → a cooled pipe's reading first rose RISE_ARRIVAL_K, in the cycles of a loop
+    # that stops on its first warming whose reading no slug moved (see with_rise).
+    rise_s: float | None = None
     # (reading at the start, pump on → water at ready_c) of the latest lone-loop cycles.
     arrivals: tuple[tuple[float, float], ...] = ()
     # The last stop on the learned arrival left the water clearly short of ready_c: the next
@@ -180,6 +183,18 @@ class Learned:
         transit = transit_s if old is None else old + WEIGHT * (transit_s - old)
         return replace(self, transit_s=round(transit, 2), transit_cycles=self.transit_cycles + 1)
 
+    def with_rise(self, rise_s: float) -> Learned:
+        """A cooled pipe's reading first rose ``rise_s`` after pump on.
+
+        A later rise is taken at once, an earlier one only in part: a slug the controller
+        could not yet tell apart (the first cycles, before there is a rise to judge it by)
+        only ever makes the rise come early, while the clean rise comes a sensor delay after
+        the water and never before it.
+        """
+        old = self.rise_s
+        rise = rise_s if old is None or rise_s > old else old + WEIGHT * (rise_s - old)
+        return replace(self, rise_s=round(rise, 2))
+
     def with_arrival(self, start_c: float, arrival_s: float) -> Learned:
         """A cycle from a pipe reading ``start_c`` had its water at ready_c ``arrival_s``
         after pump on."""
@@ -221,7 +236,9 @@ class Learned:
     def judged_anew(self) -> Learned:
         """After ``zcw reset`` (a re-seated sensor): forget what was concluded about the
         sensor, keep what was measured of the pipe."""
-        return replace(self, stops_on_rise=False, sensor_over_c=None, arrival_doubted=False)
+        return replace(
+            self, stops_on_rise=False, rise_s=None, sensor_over_c=None, arrival_doubted=False
+        )
 
     def summary(self) -> dict[str, Any]:
         """What an installer wants to see of it (``zcw status``): plain numbers, no internals."""
@@ -251,6 +268,7 @@ class Learned:
             arrivals=_points(data.get("arrivals")),
             arrival_doubted=data.get("arrival_doubted") is True,
             sensor_over_c=_signed(data, "sensor_over_c", 100.0),
+            rise_s=_number(data, "rise_s", 3600.0),
             transit_s=transit,
             transit_cycles=transit_n if transit is not None else 0,
             tau_s=tau,
