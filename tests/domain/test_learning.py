@@ -18,6 +18,7 @@ from zcw.domain.learning import (
     Learned,
     crossing_s,
     fit_after_stop,
+    summary_text,
 )
 
 
@@ -354,7 +355,12 @@ def test_the_status_summary_says_what_the_loop_stops_on() -> None:
         "transit_s": None,
         "cycles": 0,
         "stops_on_rise": False,
+        "first_warming_s": None,
         "stops_on_learned_arrival": False,
     }
     assert _steady().summary()["stops_on_learned_arrival"] is True
     assert _steady(over_c=-1.0).summary()["stops_on_learned_arrival"] is False
+    clip = Learned(stops_on_rise=True, rise_s=74.25)
+    assert clip.summary()["first_warming_s"] == 74.25
+    assert "first warming" in summary_text(clip.summary())
+    assert "74 s after pump on" in summary_text(clip.summary())

@@ -249,6 +249,7 @@ class Learned:
             "transit_s": self.transit_s,
             "cycles": self.transit_cycles,
             "stops_on_rise": self.stops_on_rise,
+            "first_warming_s": self.rise_s,
             "stops_on_learned_arrival": on_arrival,
         }
 
@@ -292,6 +293,9 @@ def summary_text(summary: Mapping[str, Any]) -> str:
         parts.append("stops on the learned arrival (the sensor is too slow for this front)")
     if summary.get("stops_on_rise"):
         parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
+        rise = summary.get("first_warming_s")
+        if isinstance(rise, int | float):
+            parts.append(f"which comes {rise:.0f} s after pump on from a cooled pipe")
     return ", ".join(parts)
 
 
