@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from zcw.domain.learning import (
     ARRIVAL_POINTS,
     LEAD_GAIN_RANGE,
+    SLUG_FORGET_CYCLES,
     WEIGHT,
     LagTrace,
     Learned,
@@ -48,10 +49,25 @@ def test_a_later_rise_is_taken_at_once_an_earlier_one_only_by_the_weight() -> No
     assert learned.rise_s == 74.0
     learned = learned.with_rise(64.0)
     assert learned.rise_s == round(74.0 - WEIGHT * 10.0, 2)
-    # A shorter pipe (replumbed) still gets there within a few cycles.
+    # Clean rises from a shorter pipe (replumbed) still get there within a few cycles (and
+    # fronts too early to be told from a slug's are after_slug's to catch).
     for _ in range(12):
         learned = learned.with_rise(40.0)
     assert learned.rise_s is not None and abs(learned.rise_s - 40.0) < 2.0
+
+
+def test_slug_cycles_in_a_row_forget_the_rise_and_a_clean_one_ends_the_row() -> None:
+    learned = Learned(rise_s=70.0)
+    for n in range(1, SLUG_FORGET_CYCLES):
+        learned = learned.after_slug()
+        assert learned.rise_s == 70.0 and learned.slug_cycles == n
+    assert learned.with_rise(70.0).slug_cycles == 0
+    learned = learned.after_slug()
+    assert learned.rise_s is None and learned.slug_cycles == 0
+    assert Learned.from_json({"slug_cycles": 2, "rise_s": 70.0}) == Learned(
+        rise_s=70.0, slug_cycles=2
+    )
+    assert Learned.from_json({"slug_cycles": -1}).slug_cycles == 0
 
 
 @given(

@@ -59,14 +59,16 @@ LOOP_RISE_C = 2.0
 # 13; 0.5 K gave 3 and 30, the pipe's own warm water on the move passing for the front.
 RISE_ARRIVAL_K = 1.0
 # A loop that stops on its first warming has learned when a cooled pipe's reading rises
-# (Learned.rise_s). If by FRONT_EARLIEST_TRANSIT of that its reading had already moved this
-# much (two steps of a 12-bit DS18B20), the rise is a lukewarm slug from a shared trunk
-# creeping the sensor up ahead of the front. The front itself can then only be at the valve
-# from this fraction of the learned rise on: the clean rise comes a sensor delay after the
-# water (H4's near tap: 3-14 s). At 0.8, H4's 20 seeds miss 9 events instead of 12 with no
-# more water over the limit; 0.75 missed 13, 0.85 let one more event over the limit and
-# 0.9 three more.
-SLUG_RISE_K = 0.125
+# (Learned.rise_s). If by SLUG_JUDGED_AT of that its reading had already moved SLUG_RISE_K
+# (four steps of a 12-bit DS18B20, past its jitter), the rise is a lukewarm slug from a
+# shared trunk creeping the sensor up ahead of the front. The front itself can then only be
+# at the valve from SLUG_EARLIEST_RISE of the learned rise on: the clean rise comes a sensor
+# delay after the water (H4's near tap: 3-14 s). At 0.8, H4's 20 seeds miss 8 events
+# instead of 12 with no more water over the limit; 0.75 missed 13, 0.85 let one more event
+# over the limit and 0.9 three more. The creep threshold hardly matters: 0.0625-0.25 K gave
+# the same figures.
+SLUG_RISE_K = 0.25
+SLUG_JUDGED_AT = 0.5
 SLUG_EARLIEST_RISE = 0.8
 # A cycle that starts this far below ready_c starts from a cooled pipe: its transit is learned.
 COLD_START_K = 10.0
@@ -739,7 +741,8 @@ class Controller:
             run.state = "hot"
             run.hot_at_s = self._now_s
             self._max_run_streak = 0
-            self._learn_transit(run)
+            if not run.slug:  # a slug's hold time is no measure of the pipe
+                self._learn_transit(run)
             if rise_is_arrival:
                 self._learn_rise(run)
             if self._first_hot_s is None:
@@ -762,35 +765,44 @@ class Controller:
                 self._learn_rise(run)
             self._end_loop(run, "aborted", "max_run")
 
-    def _since_pump_s(self) -> float | None:
-        return None if self._pump_on_s is None else self._now_s - self._pump_on_s
-
     def _watch_rise(self, run: _LoopRun) -> None:
-        """Note when the reading first rose RISE_ARRIVAL_K, and judge at FRONT_EARLIEST_TRANSIT
-        of the learned rise whether a slug has been creeping it up (SLUG_RISE_K)."""
-        if run.rise_at_s is None and _rose(run, RISE_ARRIVAL_K):
+        """Note when the reading rose RISE_ARRIVAL_K (again, if a bump fell back), and judge
+        at SLUG_JUDGED_AT of the learned rise whether a slug has been creeping it up."""
+        if not _rose(run, RISE_ARRIVAL_K):
+            run.rise_at_s = None
+        elif run.rise_at_s is None:
             run.rise_at_s = self._now_s
-        rise_s, since = self._learned[run.params.name].rise_s, self._since_pump_s()
-        if run.slug is None and rise_s is not None and since is not None:
-            judged = since >= FRONT_EARLIEST_TRANSIT * rise_s
+        rise_s = self._learned[run.params.name].rise_s
+        if run.slug is None and rise_s is not None and self._pump_on_s is not None:
+            judged = self._now_s - self._pump_on_s >= SLUG_JUDGED_AT * rise_s
             run.slug = _rose(run, SLUG_RISE_K) if judged else None
 
     def _past_slug(self, run: _LoopRun) -> bool:
-        """May a first warming be the front yet, given what a slug does (SLUG_EARLIEST_RISE)?"""
-        rise_s, since = self._learned[run.params.name].rise_s, self._since_pump_s()
-        if rise_s is None or since is None:
-            return True  # nothing learned to judge by: the first cycles stop as they did
+        """May a first warming be the front yet, given what a slug does (SLUG_EARLIEST_RISE)?
+        Only a cooled pipe's cycle is held: a warm pipe's front comes early (≈ 0.65 of a
+        cooled one's on R0), and the rise is learned from cooled pipes alone."""
+        rise_s = self._learned[run.params.name].rise_s
+        if rise_s is None or self._pump_on_s is None or run.warm:
+            return True  # nothing learned to judge by: the cycle stops as it did
+        if SLUG_EARLIEST_RISE * rise_s >= run.params.max_run_s:
+            return True  # a rise learned before max_run_s was lowered: no hold to max_run
         if run.slug is None:
             return False  # too early to tell a slug's creep from the front's own rise
-        return not run.slug or since >= SLUG_EARLIEST_RISE * rise_s
+        return not run.slug or self._now_s - self._pump_on_s >= SLUG_EARLIEST_RISE * rise_s
 
     def _learn_rise(self, run: _LoopRun) -> None:
-        """A cooled pipe's cycle, on its own, whose reading no slug moved: when it rose."""
-        if run.slug or run.rise_at_s is None or self._pump_on_s is None:
+        """A cooled pipe's cycle, on its own: when its reading rose, if no slug moved it. A
+        slug held the stop: after SLUG_FORGET_CYCLES of those in a row the learned rise
+        itself is suspect (a faster pump, a shorter pipe: the front before half of it), so
+        it is forgotten and the next cycle measures it anew."""
+        if run.rise_at_s is None or self._pump_on_s is None or not self._measures_the_pipe(run):
             return
-        if self._measures_the_pipe(run):
-            name = run.params.name
-            self._learned[name] = self._learned[name].with_rise(run.rise_at_s - self._pump_on_s)
+        name = run.params.name
+        learned = self._learned[name]
+        if run.slug:
+            self._learned[name] = learned.after_slug()
+        else:
+            self._learned[name] = learned.with_rise(run.rise_at_s - self._pump_on_s)
 
     def _front_possible(self, run: _LoopRun) -> bool:
         """Could the heater's water be near the valve yet (FRONT_EARLIEST_TRANSIT)? Asked of the

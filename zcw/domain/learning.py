@@ -101,6 +101,12 @@ WARM_FRONT_TRANSIT = 0.8
 # standing at the valve after it reads this far below (see LagTrace.arrival_lesson).
 CLEARLY_COLD_K = 2.0
 
+# A slug held the first warming back this many cycles in a row: forget the learned rise (a
+# front that comes before half of it looks like a slug every time, and would never teach).
+# True slugs seldom come 4 in a row: H4's violations and failed events over 20 seeds, with
+# 1 or 3 learning days, are the same with it as without it.
+SLUG_FORGET_CYCLES = 4
+
 # The τ search: 0.5 s … ≈ 140 s in 5 % steps.
 TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
 # After the stop, judge the reconstruction over this window (s after the stop) … It opens
@@ -134,6 +140,8 @@ class Learned:
     # Pump on → a cooled pipe's reading first rose RISE_ARRIVAL_K, in the cycles of a loop
     # that stops on its first warming whose reading no slug moved (see with_rise).
     rise_s: float | None = None
+    # Cycles in a row whose first warming a slug held back (see after_slug).
+    slug_cycles: int = 0
     # (reading at the start, pump on → water at ready_c) of the latest lone-loop cycles.
     arrivals: tuple[tuple[float, float], ...] = ()
     # The last stop on the learned arrival left the water clearly short of ready_c: the next
@@ -193,7 +201,15 @@ class Learned:
         """
         old = self.rise_s
         rise = rise_s if old is None or rise_s > old else old + WEIGHT * (rise_s - old)
-        return replace(self, rise_s=round(rise, 2))
+        return replace(self, rise_s=round(rise, 2), slug_cycles=0)
+
+    def after_slug(self) -> Learned:
+        """A slug held this cycle's first warming back. A front that comes before half the
+        learned rise (a faster pump, a shorter pipe) would look like one every time and never
+        teach: after SLUG_FORGET_CYCLES in a row the rise is forgotten and measured anew."""
+        if self.slug_cycles + 1 >= SLUG_FORGET_CYCLES:
+            return replace(self, rise_s=None, slug_cycles=0)
+        return replace(self, slug_cycles=self.slug_cycles + 1)
 
     def with_arrival(self, start_c: float, arrival_s: float) -> Learned:
         """A cycle from a pipe reading ``start_c`` had its water at ready_c ``arrival_s``
@@ -237,7 +253,12 @@ class Learned:
         """After ``zcw reset`` (a re-seated sensor): forget what was concluded about the
         sensor, keep what was measured of the pipe."""
         return replace(
-            self, stops_on_rise=False, rise_s=None, sensor_over_c=None, arrival_doubted=False
+            self,
+            stops_on_rise=False,
+            rise_s=None,
+            slug_cycles=0,
+            sensor_over_c=None,
+            arrival_doubted=False,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -270,6 +291,7 @@ class Learned:
             arrival_doubted=data.get("arrival_doubted") is True,
             sensor_over_c=_signed(data, "sensor_over_c", 100.0),
             rise_s=_number(data, "rise_s", 3600.0),
+            slug_cycles=_count(data, "slug_cycles"),
             transit_s=transit,
             transit_cycles=transit_n if transit is not None else 0,
             tau_s=tau,
