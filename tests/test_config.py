@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from zcw.config import (
     ConfigError,
+    advice,
     config_for_house_loops,
     default_config,
     format_problems,
@@ -221,6 +222,49 @@ def test_config_check_exits_2_naming_key_and_fix(
     assert out.returncode == 2
     assert needle in text and "fix:" in text
     assert "Traceback" not in text
+
+
+CLAMP = BASE.replace('sensor_mount = "valve_body"', 'sensor_mount = "pipe_clamp"', 1)
+
+
+@pytest.mark.parametrize(
+    ("edit", "warned"),
+    [
+        (("", ""), True),  # a clamp on PPR, no T_cold
+        (('pipe = "ppr_20x2.8"', 'pipe = "pex_1/2"'), True),
+        (('pipe = "ppr_20x2.8"', ""), True),  # pipe unknown: assume plastic
+        (('pipe = "ppr_20x2.8"', 'pipe = "cu_1/2_l"'), False),  # copper: the wall is no lag
+        (("# cold_sensor", "cold_sensor"), False),  # T_cold guards the limit
+        (('sensor_mount = "pipe_clamp"', 'sensor_mount = "valve_body"'), False),
+        (('sensor_mount = "pipe_clamp"', ""), False),  # not said: no guess
+        (('topology = "crossover"', 'topology = "return_line"'), False),  # no cold line
+    ],
+    ids=["ppr", "pex", "unknown-pipe", "copper", "t-cold", "valve-body", "unsaid", "return"],
+)
+def test_a_clamp_on_plastic_without_t_cold_is_warned_about(
+    tmp_path: Path, edit: tuple[str, str], warned: bool
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CLAMP.replace(edit[0], edit[1], 1) if edit[0] else CLAMP)
+    cfg = load_config(path)
+    found = advice(cfg)
+    assert bool(found) == warned
+    if warned:
+        assert found[0].where == "loops.bathroom.sensor_mount"
+        assert "valve_body" in found[0].fix and "loops.bathroom.cold_sensor" in found[0].fix
+
+
+def test_config_check_prints_the_warning_and_still_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CLAMP)
+    out = subprocess.run(
+        [sys.executable, "-m", "zcw", "config", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "valid" in out.stdout and "warning:" in out.stdout
+    assert "loops.bathroom.sensor_mount" in out.stdout
 
 
 def test_secrets_never_appear_in_repr_logs_or_state(

@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from zcw import __version__
-from zcw.config import Config, ConfigError, default_config, format_problems, load_config
+from zcw.config import (
+    Config,
+    ConfigError,
+    advice,
+    default_config,
+    format_problems,
+    load_config,
+)
 from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
 
@@ -142,6 +149,8 @@ def _config_check(path: Path | None, console: Console) -> int:
     Console().print(
         f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
     )
+    for warning in advice(cfg):
+        Console().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -159,6 +168,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     simulated = args.sim is not None or cfg.bridge.port == "sim"
     house = args.sim or None
     log = logging.getLogger("zcw")
+    for warning in advice(cfg):
+        log.warning("config: %s", warning)
     if simulated and args.speed != 1.0:
         # Fast-forward: plant and bridge stepped in lockstep with the daemon, in-process.
         from zcw.app.sim import build_sim

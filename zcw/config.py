@@ -132,6 +132,9 @@ class LoopConfig(_Model):
     pipe_length_m: float | None = Field(None, ge=0.5, le=100)
     pipe: str | None = None
     sensor_tau_s: float | None = Field(None, ge=0, le=300)
+    # Where the loop sensor sits: on the brass valve body, immersed in the flow, or clamped
+    # on the pipe itself. Only advice follows from it (see advice()).
+    sensor_mount: Literal["valve_body", "immersion", "pipe_clamp"] | None = None
 
     @field_validator("name")
     @classmethod
@@ -465,6 +468,31 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> Config:
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def advice(cfg: Config) -> list[ConfigProblem]:
+    """What a valid config still gets wrong for the plumbing it describes: warnings, not
+    errors (zcw runs, but it cannot keep its promise without the fix)."""
+    found: list[ConfigProblem] = []
+    if cfg.topology != "crossover":
+        return found  # no cold line at stake
+    for lc in cfg.loops:
+        plastic = lc.pipe is None or not lc.pipe.startswith("cu_")
+        if lc.sensor_mount == "pipe_clamp" and plastic and lc.cold_sensor is None:
+            # PHYSICS.md §4: PPR's wall alone delays the reading 40-65 s, PEX's 14 s; no
+            # estimate inverts a wall, and a late stop is hot water in the cold line (the
+            # unseen house r0-clamp: 119 of 120 events over the limit).
+            found.append(
+                ConfigProblem(
+                    f"loops.{lc.name}.sensor_mount",
+                    "a sensor clamped on plastic pipe reads hot water 14-65 s after it "
+                    "arrives, so water over cold_line_max_c will enter the cold line",
+                    f'move the sensor onto the brass valve body (sensor_mount = "valve_body"), '
+                    f"or fit a probe on the cold side of the valve "
+                    f"(loops.{lc.name}.cold_sensor)",
+                )
+            )
+    return found
 
 
 def load_config(path: Path) -> Config:
