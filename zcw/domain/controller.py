@@ -148,7 +148,7 @@ class _LoopRun:
     on_arrival: bool = False
     start_c: float | None = None
     warm: bool = False  # began within COLD_START_K of ready_c: the warm gain's cycle
-    rise_at_s: float | None = None  # when the reading first rose RISE_ARRIVAL_K in the cycle
+    rise_at_s: float | None = None  # since when it has read RISE_ARRIVAL_K over its lowest
     slug: bool | None = None  # a slug crept the sensor up early (None: not judged yet)
 
 
@@ -779,8 +779,8 @@ class Controller:
 
     def _past_slug(self, run: _LoopRun) -> bool:
         """May a first warming be the front yet, given what a slug does (SLUG_EARLIEST_RISE)?
-        Only a cooled pipe's cycle is held: a warm pipe's front comes early (≈ 0.65 of a
-        cooled one's on R0), and the rise is learned from cooled pipes alone."""
+        A warm pipe's cycle is never held: its front comes early (≈ 0.65 of a cooled one's
+        on R0), and the rise is learned from cooled pipes alone."""
         rise_s = self._learned[run.params.name].rise_s
         if rise_s is None or self._pump_on_s is None or run.warm:
             return True  # nothing learned to judge by: the cycle stops as it did
