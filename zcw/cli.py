@@ -146,11 +146,12 @@ def _config_check(path: Path | None, console: Console) -> int:
         return EXIT_USAGE
     where = str(path) if path else "built-in default"
     loops = ", ".join(lc.name for lc in cfg.loops)
-    Console().print(
+    out = Console()
+    out.print(
         f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
     )
     for warning in advice(cfg):
-        Console().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from zcw.testing.processes import reap
+
 USERNAME = "zcw"
 PASSWORD = "correct horse battery staple"
 
@@ -190,11 +192,8 @@ class Broker:
         raise RuntimeError("mosquitto did not start listening within 10 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # by PID: our broker, nobody else's
-            self.proc.wait(timeout=10)
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self.proc is not None:
+            reap(self.proc)  # by PID: our broker, nobody else's
         self.proc = None
 
     def restart(self) -> None:
