@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from zcw.domain.controller import HEATER_OUT, Phase
+from zcw.domain.controller import Phase
 from zcw.domain.learning import SLUG_FORGET_CYCLES, WEIGHT, Learned
-from zcw.domain.model import LoopParams, Params, Source
+from zcw.domain.model import HEATER_OUT, LoopParams, Params, Source
 from zcw.testing.rig import Rig
 
 BATH = LoopParams(name="bathroom", ready_c=38.0, max_run_s=180.0, sensor_tau_s=0.0)

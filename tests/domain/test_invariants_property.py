@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zcw.domain.controller import cold_key, loop_key
-from zcw.domain.model import LoopParams, Params, Request, SensorSample, Source, Topology
+from zcw.domain.model import (
+    LoopParams,
+    Params,
+    Request,
+    SensorSample,
+    Source,
+    Topology,
+    cold_key,
+    loop_key,
+)
 from zcw.testing.rig import Rig
 
 EXAMPLES = 500

@@ -11,8 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from zcw.config import Config
-from zcw.domain.controller import HEATER_OUT, cold_key, loop_key
-from zcw.domain.model import LoopParams, Params, Relays, SensorSample
+from zcw.domain.model import (
+    HEATER_OUT,
+    LoopParams,
+    Params,
+    Relays,
+    SensorSample,
+    cold_key,
+    loop_key,
+)
 from zcw.ports import RelayCommand
 
 # How far ahead each relay-ON is valid on the bridge. The daemon refreshes every tick, so

@@ -34,6 +34,7 @@ from zcw.domain.learning import (
     Learned,
 )
 from zcw.domain.model import (
+    HEATER_OUT,
     Event,
     EventKind,
     LoopParams,
@@ -43,11 +44,12 @@ from zcw.domain.model import (
     Request,
     SensorSample,
     Source,
+    cold_key,
+    loop_key,
 )
 from zcw.domain.safety import SafetySupervisor, Veto
 from zcw.domain.sensors import SensorValidator, Verdict
 
-HEATER_OUT = "heater_out"
 # I6: how much the heater outlet must rise to prove the burner lit, and the loop sensor when
 # there is no outlet sensor (smaller: it sees the front through the pipe wall).
 HEATER_RISE_C = 3.0
@@ -107,16 +109,6 @@ def _rose(run: _LoopRun, by_c: float) -> bool:
     """Has the loop's reading risen ``by_c`` above the lowest it read in this cycle?"""
     low, now = run.min_seen_c, run.last_value_c
     return low is not None and now is not None and now - low >= by_c
-
-
-def loop_key(name: str) -> str:
-    """Reading key of a loop's T_loop sensor."""
-    return f"loop:{name}"
-
-
-def cold_key(name: str) -> str:
-    """Reading key of a loop's T_cold sensor."""
-    return f"cold:{name}"
 
 
 class Phase(StrEnum):
@@ -286,6 +278,7 @@ class Controller:
         """
         for validator in self._validators.values():
             validator.reset()
+        self._supervisor.forget_readings()
         if self._phase is not Phase.IDLE:
             self._abort("bridge_rebooted", hard=True)
 
@@ -307,11 +300,7 @@ class Controller:
         self._advance()
         desired = self._desired_relays()
         relays, vetoes = self._supervisor.filter(
-            desired,
-            now_s,
-            loop_valid={lp.name: self._valid(loop_key(lp.name)) for lp in self.params.loops},
-            cold_c={lp.name: self._cold_guard_c(lp.name) for lp in self.params.loops},
-            force_off=self._must_be_off(),
+            desired, now_s, readings=readings, force_off=self._must_be_off()
         )
         if vetoes and self._phase is not Phase.IDLE:
             # The supervisor disagreed: the cycle can no longer be trusted, so end it at once.
@@ -337,7 +326,7 @@ class Controller:
         if self._phase is not Phase.IDLE:
             self._abort(reason, hard=True)
         relays, vetoes = self._supervisor.filter(
-            Relays.off(self.params.loop_names), now_s, loop_valid={}, cold_c={}, force_off=True
+            Relays.off(self.params.loop_names), now_s, readings=self._raw, force_off=True
         )
         return self._decide(relays, vetoes)
 

@@ -87,6 +87,19 @@ class Params:
         return self.loops[0].name
 
 
+HEATER_OUT = "heater_out"
+
+
+def loop_key(name: str) -> str:
+    """Reading key of a loop's T_loop sensor."""
+    return f"loop:{name}"
+
+
+def cold_key(name: str) -> str:
+    """Reading key of a loop's T_cold sensor (the cold side of its valve)."""
+    return f"cold:{name}"
+
+
 SensorError = Literal["power_on_85", "disconnected", "crc", "out_of_range", "jump", "stale"]
 
 

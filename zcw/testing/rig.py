@@ -9,8 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from zcw.domain.controller import Controller, Decision, cold_key, loop_key
-from zcw.domain.model import Event, Params, Relays, Request, SensorError, SensorSample, Source
+from zcw.domain.controller import Controller, Decision
+from zcw.domain.model import (
+    Event,
+    Params,
+    Relays,
+    Request,
+    SensorError,
+    SensorSample,
+    Source,
+    cold_key,
+    loop_key,
+)
 
 
 @dataclass(frozen=True, slots=True)

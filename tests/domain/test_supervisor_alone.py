@@ -1,0 +1,324 @@
+"""The safety supervisor alone, against a broken controller (PRODUCT.md §3, layer 3).
+
+No controller here: hypothesis plays a controller that wishes at random (pump and valves
+flipping, held, dropped), feeds raw sensor samples of every kind (good, 85.0, −127, CRC,
+out of range, jumps, silence that goes stale) and random ``force_off``, on an irregular
+clock. The oracle below is written from PRODUCT.md §2, independently of the supervisor, and
+checks I1–I5, I7 and "a veto holds until the wish is withdrawn" on every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zcw.domain.model import (
+    LoopParams,
+    Params,
+    Relays,
+    SensorSample,
+    Topology,
+    cold_key,
+    loop_key,
+)
+from zcw.domain.safety import SafetySupervisor
+
+SLACK_S = 0.3  # one tick of sequencing slack
+STALE_PERIODS = 3
+NAMES = ("bathroom", "kitchen")
+
+
+@st.composite
+def installations(draw: st.DrawFn) -> Params:
+    topology: Topology = draw(st.sampled_from(["crossover", "crossover", "return_line", "drain"]))
+    loops = tuple(
+        LoopParams(
+            name=NAMES[i],
+            max_run_s=draw(st.sampled_from([5.0, 10.0, 30.0])),
+            has_cold_sensor=draw(st.booleans()),
+        )
+        for i in range(draw(st.integers(1, 2)))
+    )
+    return Params(
+        loops=loops,
+        topology=topology,
+        has_pump=topology != "drain",
+        valve_lead_s=draw(st.sampled_from([0.0, 0.5, 2.0])),
+        valve_lag_s=draw(st.sampled_from([0.0, 0.5, 2.0])),
+        min_rest_s=draw(st.sampled_from([0.0, 5.0, 30.0])),
+        cold_line_max_c=38.0,
+    )
+
+
+# A sample kind and a value: what the bridge hands over for one sensor at one tick.
+# Mostly good readings under the limit, so wishes get far enough to meet the caps and the
+# lag windows; the rest are every kind of bad one.
+GOOD = st.tuples(st.just("ok"), st.floats(10.0, 37.0, allow_nan=False))
+SAMPLES = st.one_of(
+    GOOD,
+    GOOD,
+    GOOD,
+    st.tuples(st.just("ok"), st.floats(30.0, 60.0, allow_nan=False)),  # around the limit
+    st.tuples(st.sampled_from(["85", "-127", "crc", "range", "silent"]), st.just(0.0)),
+)
+STEP = st.tuples(
+    st.floats(0.05, 2.0, allow_nan=False),  # dt to this tick
+    # Flip the pump / valve 0 / valve 1 wish, now and then: a wish that stands for a while is
+    # what runs into the caps and the holds.
+    st.lists(st.integers(0, 5).map(lambda n: n == 0), min_size=3, max_size=3),
+    st.booleans(),  # force_off
+    st.lists(st.one_of(st.none(), SAMPLES), min_size=4, max_size=4),  # loop0 loop1 cold0 cold1
+)
+
+
+@dataclass
+class Oracle:
+    """PRODUCT.md §2 from the outside: what each output may do, given what came before."""
+
+    p: Params
+    latest: dict[str, SensorSample] = field(default_factory=dict)
+    ever_good: set[str] = field(default_factory=set)
+    opened_at: dict[str, float] = field(default_factory=dict)
+    run_since: dict[str, float] = field(default_factory=dict)
+    off_at: dict[str, float] = field(default_factory=dict)
+    was: dict[str, bool] = field(default_factory=dict)
+    vetoed: set[str] = field(default_factory=set)  # wished but held off at the last tick
+
+    def feed(self, key: str, sample: SensorSample) -> None:
+        self.latest[key] = sample
+
+    def good(self, key: str, now: float) -> float | None:
+        """The value of a trustworthy reading, or None."""
+        s = self.latest.get(key)
+        if s is None or s.error is not None or s.value_c is None:
+            return None
+        if now - s.at_s > STALE_PERIODS * self.p.sensor_period_s:
+            return None
+        v = s.value_c
+        if not -10.0 <= v <= 100.0 or v == -127.0:
+            return None
+        if v == 85.0 and key not in self.ever_good:
+            return None
+        return v
+
+    def note_good(self, now: float) -> None:
+        for key in self.latest:
+            if self.good(key, now) is not None:
+                self.ever_good.add(key)
+
+    def check(self, now: float, wish: dict[str, bool], force: bool, out: Relays) -> None:
+        p = self.p
+        o = {"pump": out.pump, **out.valves}
+        assert not out.pump or p.has_pump
+        if force:  # I7
+            assert not any(o.values()), "I7: force_off left something on"
+        for name in self.vetoed:  # a veto holds while the wish stands
+            if wish[name]:
+                assert not o[name], f"veto on {name} undone by the next refresh"
+        cap = min(max(lp.max_run_s for lp in p.loops), p.bridge_cap_s)
+        for name in p.loop_names:
+            if not o[name]:
+                continue
+            assert self.good(loop_key(name), now) is not None, f"I4: {name} open on a bad reading"
+            cold = self.good(cold_key(name), now)
+            if p.topology == "crossover" and p.loop(name).has_cold_sensor:
+                assert cold is not None, f"I5: {name} open with its cold-line sensor blind"
+        for lp in p.loops:
+            cold = self.good(cold_key(lp.name), now)
+            if cold is not None and cold >= p.cold_line_max_c:
+                assert not out.pump, "I5: pump on with a cold line over the limit"
+                assert not o[lp.name], f"I5: {lp.name} open with its cold line over the limit"
+        if p.topology == "crossover" and out.pump:
+            assert out.any_valve_open, "I2: deadhead"
+        if p.has_pump and p.topology != "drain" and not out.pump:
+            for name in p.loop_names:
+                if o[name]:
+                    opened = self.opened_at.get(name, now) if self.was.get(name) else now
+                    lead_ok = now - opened <= p.valve_lead_s + SLACK_S
+                    off = now if self.was.get("pump") else self.off_at.get("pump")
+                    lag_ok = (
+                        off is not None and opened <= off and now - off <= p.valve_lag_s + SLACK_S
+                    )
+                    assert lead_ok or lag_ok, f"I1: {name} open with the pump off"
+        for name in ["pump"] if p.has_pump else list(p.loop_names):  # I3
+            if o[name]:
+                start = self._run_start(name, now)
+                assert now - start < cap, f"I3: {name} on for {now - start:.1f} s (cap {cap})"
+        self._remember(now, wish, o)
+
+    def _run_start(self, name: str, now: float) -> float:
+        if self.was.get(name):
+            return self.run_since[name]
+        off = self.off_at.get(name)
+        if off is not None and now - off < self.p.min_rest_s and name in self.run_since:
+            return self.run_since[name]
+        return now
+
+    def _remember(self, now: float, wish: dict[str, bool], o: dict[str, bool]) -> None:
+        for name, on in o.items():
+            if on and not self.was.get(name):
+                self.run_since[name] = self._run_start(name, now)
+                self.opened_at[name] = now
+            elif not on and self.was.get(name):
+                self.off_at[name] = now
+        self.was = dict(o)
+        self.vetoed = {n for n in o if wish[n] and not o[n]}
+
+
+def sample(kind: str, value: float, now: float) -> SensorSample | None:
+    if kind == "ok":
+        return SensorSample(value, now)
+    if kind == "85":
+        return SensorSample(85.0, now)
+    if kind == "-127":
+        return SensorSample(-127.0, now)
+    if kind == "range":
+        return SensorSample(120.0, now)
+    if kind == "crc":
+        return SensorSample(None, now, "crc")
+    return None  # silent: nothing new, the last one ages
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=installations(), steps=st.lists(STEP, min_size=10, max_size=200))
+def test_the_supervisor_alone_holds_every_invariant_against_a_random_controller(
+    params: Params, steps: list[tuple[float, list[bool], bool, list[tuple[str, float] | None]]]
+) -> None:
+    sup = SafetySupervisor(params)
+    oracle = Oracle(params)
+    names = params.loop_names
+    keys = [loop_key(n) for n in NAMES] + [cold_key(n) for n in NAMES]
+    readings: dict[str, SensorSample] = {}
+    wish = {"pump": False, **dict.fromkeys(names, False)}
+    now = 0.0
+    for dt, flips, force, samples in steps:
+        now = round(now + dt, 6)
+        for i, name in enumerate(["pump", *NAMES]):
+            if flips[i] and name in wish:
+                wish[name] = not wish[name]
+        for key, drawn in zip(keys, samples, strict=True):
+            if drawn is None:
+                continue
+            s = sample(drawn[0], drawn[1], now)
+            if s is not None:
+                readings[key] = s
+                oracle.feed(key, s)
+        desired = Relays(pump=wish["pump"], valves={n: wish[n] for n in names})
+        out, _ = sup.filter(desired, now, readings=dict(readings), force_off=force)
+        oracle.check(now, wish, force, out)
+        oracle.note_good(now)
+
+
+def good_readings(params: Params, now: float, cold_c: float = 15.0) -> dict[str, SensorSample]:
+    out = {loop_key(n): SensorSample(20.0, now) for n in params.loop_names}
+    out.update({cold_key(n): SensorSample(cold_c, now) for n in params.loop_names})
+    return out
+
+
+def test_a_pump_wished_on_for_200_s_runs_max_run_s_then_rests() -> None:
+    # The reviewer's broken controller: it keeps wishing the pump on, valve open, for 200 s.
+    params = Params(loops=(LoopParams("bathroom", max_run_s=60.0),), min_rest_s=30.0)
+    sup = SafetySupervisor(params)
+    on = Relays(pump=True, valves={"bathroom": True})
+
+    def run(wish: Relays, start: float, end: float) -> float:
+        on_s, now = 0.0, start
+        while now < end:
+            out, _ = sup.filter(wish, now, readings=good_readings(params, now))
+            on_s += 0.25 if out.pump else 0.0
+            now += 0.25
+        return on_s
+
+    assert 59.0 <= run(on, 0.0, 200.0) <= 60.0
+    # A return pipe with no valve: vetoed at 60 s, withdrawn for a moment and wished again
+    # at once. The veto holds until min_rest_s after it, however the wish comes back.
+    params = replace(params, topology="return_line")
+    sup = SafetySupervisor(params)
+    pump_only = Relays(pump=True, valves={"bathroom": False})
+    assert 59.0 <= run(pump_only, 0.0, 70.0) <= 60.0
+    run(Relays.off(("bathroom",)), 70.0, 70.5)
+    assert run(pump_only, 70.5, 90.0) == 0.0
+    assert run(pump_only, 90.0, 95.0) > 0.0
+
+
+def test_a_pump_toggled_off_for_a_tick_now_and_then_still_gets_max_run_s_in_all() -> None:
+    params = Params(loops=(LoopParams("bathroom", max_run_s=60.0),), min_rest_s=30.0)
+    sup = SafetySupervisor(params)
+    on_s, now = 0.0, 0.0
+    while now < 200.0:
+        pump = int(now * 4) % 40 != 0  # off for one tick every 10 s
+        out, _ = sup.filter(
+            Relays(pump=pump, valves={"bathroom": True}), now, readings=good_readings(params, now)
+        )
+        on_s += 0.25 if out.pump else 0.0
+        now += 0.25
+    assert on_s <= 60.0
+
+
+def test_a_drain_valve_wished_open_for_200_s_closes_at_max_run_s() -> None:
+    params = Params(
+        loops=(LoopParams("bathroom", max_run_s=60.0),), topology="drain", has_pump=False
+    )
+    sup = SafetySupervisor(params)
+    open_s, now = 0.0, 0.0
+    while now < 200.0:
+        out, _ = sup.filter(
+            Relays(pump=False, valves={"bathroom": True}), now, readings=good_readings(params, now)
+        )
+        open_s += 0.25 if out.valves["bathroom"] else 0.0
+        now += 0.25
+    assert 59.0 <= open_s <= 60.0
+
+
+def test_a_valve_wished_open_with_the_pump_off_stays_closed_after_its_lead_window() -> None:
+    params = Params(loops=(LoopParams("bathroom"),), valve_lead_s=0.5)
+    sup = SafetySupervisor(params)
+    open_s = 0.0
+    now = 0.0
+    while now < 10.0:
+        out, _ = sup.filter(
+            Relays(pump=False, valves={"bathroom": True}), now, readings=good_readings(params, now)
+        )
+        open_s += 0.25 if out.valves["bathroom"] else 0.0
+        now += 0.25
+    assert open_s <= 0.5 + SLACK_S + 0.25
+
+
+def test_the_lag_window_belongs_to_a_valve_that_was_open_while_the_pump_ran() -> None:
+    # kitchen opens just after the pump stopped: it gets a lead window (0 s here), not the
+    # lag window bathroom has.
+    params = Params(
+        loops=(LoopParams("bathroom"), LoopParams("kitchen")), valve_lead_s=0.0, valve_lag_s=2.0
+    )
+    sup = SafetySupervisor(params)
+    both_open = {"bathroom": True, "kitchen": False}
+    sup.filter(Relays(True, both_open), 0.0, readings=good_readings(params, 0.0))
+    sup.filter(Relays(False, both_open), 1.0, readings=good_readings(params, 1.0))
+    wish = Relays(False, {"bathroom": True, "kitchen": True})
+    sup.filter(wish, 1.1, readings=good_readings(params, 1.1))
+    out, _ = sup.filter(wish, 1.6, readings=good_readings(params, 1.6))
+    assert out.valves == {"bathroom": True, "kitchen": False}
+
+
+def test_a_held_veto_is_reported_once_as_new_then_as_still_holding() -> None:
+    params = Params(loops=(LoopParams("bathroom"),))
+    sup = SafetySupervisor(params)
+    wish = Relays(pump=True, valves={"bathroom": False})
+    _, first = sup.filter(wish, 0.0, readings=good_readings(params, 0.0))
+    _, second = sup.filter(wish, 0.25, readings=good_readings(params, 0.25))
+    assert [(v.rule, v.new) for v in first] == [("I2", True)]
+    assert [(v.rule, v.new) for v in second] == [("I2", False)]
+
+
+def test_a_blind_cold_line_sensor_keeps_its_valve_closed_in_crossover() -> None:
+    params = Params(loops=(LoopParams("bathroom", has_cold_sensor=True),))
+    sup = SafetySupervisor(params)
+    readings = {
+        loop_key("bathroom"): SensorSample(20.0, 0.0),
+        cold_key("bathroom"): SensorSample(None, 0.0, "disconnected"),
+    }
+    out, vetoes = sup.filter(Relays(pump=False, valves={"bathroom": True}), 0.0, readings=readings)
+    assert not out.valves["bathroom"]
+    assert [v.rule for v in vetoes] == ["I5"]
