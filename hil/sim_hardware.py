@@ -1,7 +1,8 @@
 """An in-process simulated bridge: relay commands move the plant, plant sensors become readings.
 
-It keeps the bridge's own hard limits (relay deadlines, the 600 s cap), so the daemon is
-exercised against the same safety layer it will meet on a real Pico. The firmware emulator
+It keeps the bridge's own hard limits (relay deadlines, the 600 s cap that latches until a
+reset), so the daemon is exercised against the same safety layer it will meet on a real
+Pico. The firmware emulator
 behind a pseudo-terminal (``hil.emulator``) is the higher-fidelity replacement; this one is
 for fast lockstep simulation (the bench, unit tests of the application).
 """
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from hil.plant import Plant
 from zcw.domain.model import SensorSample
-from zcw.ports import ButtonPress, Clock, HardwareState, RelayCommand
+from zcw.ports import ButtonPress, ChannelNotice, Clock, HardwareState, RelayCommand
 
 BRIDGE_CAP_S = 600.0
 
@@ -40,6 +41,8 @@ class SimHardware:
         self._deadline_s: dict[int, float] = {}
         self._on_since_s: dict[int, float] = {}
         self._presses: list[ButtonPress] = []
+        self._notices: list[ChannelNotice] = []
+        self._capped: set[int] = set()  # channels latched off at their cap
         self.online = True
         self._closed = False
 
@@ -54,6 +57,8 @@ class SimHardware:
             return
         now = self.clock.now_s()
         for channel, on in command.channels.items():
+            if on and channel in self._capped:
+                continue  # latched off at its cap until a reset, as the firmware's NAK cap
             if on:
                 self._on_since_s.setdefault(channel, now)
                 cap_end = self._on_since_s[channel] + BRIDGE_CAP_S
@@ -62,6 +67,9 @@ class SimHardware:
                 self._deadline_s.pop(channel, None)
                 self._on_since_s.pop(channel, None)
         self._drive()
+
+    def reset_latches(self) -> None:
+        self._capped.clear()
 
     def poll(self) -> HardwareState:
         now = self.clock.now_s()
@@ -78,11 +86,13 @@ class SimHardware:
                 age = self.plant.t_s - measured
                 self._readings[name] = SensorSample(self.plant.sensor_c(name), now - age)
         presses, self._presses = self._presses, []
+        notices, self._notices = self._notices, []
         return HardwareState(
             online=self.online,
             readings=dict(self._readings) if self.online else {},
             confirmed={ch: ch in self._deadline_s for ch in self._channels()},
             presses=presses,
+            notices=notices,
             detail="simulated bridge",
         )
 
@@ -116,7 +126,12 @@ class SimHardware:
                 self.plant.advance(t - self._last_s)
                 self._last_s = t
             del self._deadline_s[ch]
-            self._on_since_s.pop(ch, None)
+            since = self._on_since_s.pop(ch, t)
+            if t - since >= BRIDGE_CAP_S:
+                self._capped.add(ch)
+                self._notices.append(ChannelNotice("cap", ch, "on for 600 s in one stretch"))
+            else:
+                self._notices.append(ChannelNotice("dead_man", ch, "not refreshed in time"))
             self._drive()
         if now > self._last_s:
             self.plant.advance(now - self._last_s)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from zcw.domain.model import SensorSample
+from zcw.domain.model import BridgeNoticeKind, SensorSample
 
 
 class Clock(Protocol):
@@ -41,6 +41,15 @@ class RelayCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelNotice:
+    """A bridge notice by relay channel; the wiring turns the channel into a loop."""
+
+    kind: BridgeNoticeKind
+    channel: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HardwareState:
     """What the bridge reported since the last poll."""
 
@@ -49,8 +58,9 @@ class HardwareState:
     confirmed: Mapping[int, bool]
     presses: Sequence[ButtonPress] = ()
     rebooted: bool = False
-    faults: Sequence[str] = field(default_factory=tuple)
+    notices: Sequence[ChannelNotice] = field(default_factory=tuple)
     detail: str = ""
+    firmware: str = ""
 
 
 class Hardware(Protocol):
@@ -61,6 +71,9 @@ class Hardware(Protocol):
 
     def poll(self) -> HardwareState:
         """Latest readings, confirmed relays and events; must not block for long."""
+
+    def reset_latches(self) -> None:
+        """The user reset zcw's latched faults: clear the bridge's own latches too (its cap)."""
 
     def close(self) -> None:
         """Turn every relay OFF and release the device. Idempotent."""

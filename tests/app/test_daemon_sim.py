@@ -66,6 +66,9 @@ def test_shutdown_turns_relays_off_before_closing_the_hardware() -> None:
         def poll(self) -> HardwareState:
             return HardwareState(online=True, readings={}, confirmed={})
 
+        def reset_latches(self) -> None:
+            calls.append("reset")
+
         def close(self) -> None:
             calls.append("close")
 

@@ -28,6 +28,7 @@ class BridgeInfo:
     relays: str = "?"
     boot_reason: str = "?"
     sensors: dict[str, str | None] = field(default_factory=dict)  # ROM -> latest reading
+    sensor_count: int = 0  # how many ROM frames follow INFO
     relay_mask: int = 0
     fault: str = "ok"
     names: dict[str, str] = field(default_factory=dict)  # ROM -> sensor name in the config
@@ -68,7 +69,9 @@ def bridge_info(cfg: Config, *, timeout_s: float = 3.0) -> BridgeInfo:
             deadline = time.monotonic() + timeout_s
             got_info = False
             while time.monotonic() < deadline and not (
-                got_info and all(v is not None for v in info.sensors.values())
+                got_info
+                and len(info.sensors) >= info.sensor_count
+                and all(v is not None for v in info.sensors.values())
             ):
                 for frame in decoder.feed(ser.read(ser.in_waiting or 1)):
                     got_info |= _absorb(info, frame)
@@ -86,9 +89,10 @@ def _absorb(info: BridgeInfo, frame: Frame) -> bool:
     f = frame.fields
     if frame.kind == "INFO" and len(f) >= 4:
         info.firmware, info.protocol, info.relays, info.boot_reason = f[0], f[1], f[2], f[3]
-        for rom in f[4:]:
-            info.sensors.setdefault(rom, None)
+        info.sensor_count = int(f[4]) if len(f) > 4 and f[4].isdigit() else 0
         return True
+    if frame.kind == "ROM" and len(f) == 2:
+        info.sensors.setdefault(f[1], None)
     if frame.kind == "BOOT" and f:
         info.boot_reason = f[0]
     elif frame.kind == "T" and len(f) == 3:

@@ -89,8 +89,18 @@ class Daemon:
                 self.controller.notify_bridge_rebooted()
             requests = list(self._queue) + self._presses(hw)
             self._queue.clear()
+            if any(r.action == "reset" for r in requests):
+                self.hardware.reset_latches()  # the bridge's own latches go with zcw's
+            for notice in hw.notices:
+                log.warning(
+                    "bridge: %s on channel %s: %s", notice.kind, notice.channel, notice.detail
+                )
             decision: Decision = self.controller.step(
-                now, self.wiring.readings(hw.readings), requests, bridge_online=hw.online
+                now,
+                self.wiring.readings(hw.readings),
+                requests,
+                bridge_online=hw.online,
+                notices=[self.wiring.notice(n) for n in hw.notices],
             )
         except Exception as exc:  # I7: anything unknown turns everything off
             log.exception("control tick failed; turning everything off")
@@ -102,7 +112,8 @@ class Daemon:
         for event in decision.events:
             _log_event(event)
         for veto in decision.vetoes:
-            log.warning("safety veto %s on %s: %s", veto.rule, veto.loop or "-", veto.detail)
+            if veto.new:  # a veto that still holds was logged when it began
+                log.warning("safety veto %s on %s: %s", veto.rule, veto.loop or "-", veto.detail)
         self.status = Status(
             snapshot=decision.snapshot,
             confirmed=self.wiring.confirmed(hw.confirmed),

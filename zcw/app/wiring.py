@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zcw.config import Config
 from zcw.domain.model import (
     HEATER_OUT,
+    BridgeNotice,
     LoopParams,
     Params,
     Relays,
@@ -20,7 +21,7 @@ from zcw.domain.model import (
     cold_key,
     loop_key,
 )
-from zcw.ports import RelayCommand
+from zcw.ports import ChannelNotice, RelayCommand
 
 # How far ahead each relay-ON is valid on the bridge. The daemon refreshes every tick, so
 # a frozen daemon leaves a relay on for at most this long (plus the bridge's own dead-man).
@@ -70,6 +71,11 @@ class Wiring:
 
     def readings(self, by_sensor: Mapping[str, SensorSample]) -> dict[str, SensorSample]:
         return {self.roles[name]: s for name, s in by_sensor.items() if name in self.roles}
+
+    def notice(self, notice: ChannelNotice) -> BridgeNotice:
+        """A bridge notice by channel, as the core knows it: by loop (None for the pump)."""
+        loops = [name for name, ch in self.valve_channels.items() if ch == notice.channel]
+        return BridgeNotice(notice.kind, loops[0] if loops else None, notice.detail)
 
     def confirmed(self, channels: Mapping[int, bool]) -> Relays:
         pump = self.pump_channel is not None and channels.get(self.pump_channel, False)

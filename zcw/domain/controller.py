@@ -35,6 +35,7 @@ from zcw.domain.learning import (
 )
 from zcw.domain.model import (
     HEATER_OUT,
+    BridgeNotice,
     Event,
     EventKind,
     LoopParams,
@@ -93,6 +94,8 @@ LATE_STOP_MARGIN_K = 0.5
 # A loop whose cooled-pipe cycles, this many of them, never once gave a first-order lag fit
 # and whose stops still come late has a sensor the estimate cannot invert (see _judge_stop).
 UNFITTED_CYCLES = 3
+# Faults that tell of something the bridge did by itself: shown until the next cycle starts.
+BRIDGE_EVENT_FAULTS = frozenset({"bridge_local_close", "bridge_dead_man"})
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
@@ -289,12 +292,15 @@ class Controller:
         requests: Sequence[Request] = (),
         *,
         bridge_online: bool = True,
+        notices: Sequence[BridgeNotice] = (),
     ) -> Decision:
         self._now_s = now_s
         self._bridge_online = bridge_online
         self._validate(readings)
         self._learn_lag()
         self._update_bridge_fault(bridge_online)
+        for notice in notices:
+            self._on_bridge(notice)
         for req in requests:
             self._handle(req)
         self._advance()
@@ -384,18 +390,9 @@ class Controller:
             verdict = validator.check(readings.get(key), self._now_s)
             self._verdicts[key] = verdict
             loop = key.split(":", 1)[1] if ":" in key else None
-            role = {"loop": "loop", "cold": "cold-line"}.get(key.split(":")[0], "heater outlet")
             starting = self._now_s - self._created_s < STARTUP_GRACE_S
-            if key.startswith("loop:") and not (starting and verdict.error == "missing"):
-                assert loop is not None
-                if verdict.error is None:
-                    self._clear("sensor_invalid", loop)
-                    self._clear("sensor_stale", loop)
-                else:
-                    fault = F.sensor_invalid(loop, role, verdict.error)
-                    other = "sensor_stale" if fault.code == "sensor_invalid" else "sensor_invalid"
-                    self._clear(other, loop)
-                    self._raise(fault)
+            if not (starting and verdict.error == "missing"):
+                self._sensor_fault(key, loop, verdict)
             run = self._runs.get(loop) if loop and key.startswith("loop:") else None
             sample = readings.get(key)
             trace = self._trace
@@ -411,6 +408,25 @@ class Controller:
                 if run.min_seen_c is None or verdict.value_c < run.min_seen_c:
                     run.min_seen_c = verdict.value_c
                 run.risen = run.risen or _rose(run, LOOP_RISE_C)
+
+    def _sensor_fault(self, key: str, loop: str | None, verdict: Verdict) -> None:
+        """Raise or clear the fault of one sensor role: the loop sensor, a loop's cold-line
+        sensor, or the heater outlet. Each keeps its own code, so one never hides another."""
+        role = {"loop": "loop", "cold": "cold-line"}.get(key.split(":")[0], "heater outlet")
+        invalid, stale = F.sensor_codes(role)
+        if verdict.error is None:
+            self._clear(invalid, loop)
+            self._clear(stale, loop)
+            return
+        blocks = role != "cold-line" or (loop is not None and self._needs_cold(loop))
+        fault = F.sensor_invalid(loop, role, verdict.error, blocks=blocks)
+        self._clear(stale if fault.code == invalid else invalid, loop)
+        self._raise(fault)
+
+    def _needs_cold(self, loop: str) -> bool:
+        """In crossover a loop with a cold-line sensor relies on it for I5: it neither starts
+        nor runs while that sensor cannot be read (the supervisor holds it too)."""
+        return self.params.topology == "crossover" and self.params.loop(loop).has_cold_sensor
 
     def _learn_lag(self) -> None:
         trace = self._trace
@@ -534,6 +550,34 @@ class Controller:
             if self._phase is not Phase.IDLE:
                 self._abort("bridge_offline", hard=True)
 
+    def _on_bridge(self, notice: BridgeNotice) -> None:
+        """The bridge acted by itself (PRODUCT §3, layer 1): say so, and end what it ended.
+        The bridge's word on its relays is final; the cycle never argues with it."""
+        loop, kind = notice.loop, notice.kind
+        if kind == "bound":
+            if loop is not None:
+                self._clear("bridge_binding", loop)
+            return
+        if kind in ("local_close", "refused", "bind_refused"):
+            if loop is None:
+                return  # the pump followed its last valve: the valve's own notice says why
+            if kind == "bind_refused":
+                self._raise(F.bridge_binding(loop, notice.detail))
+            else:
+                self._raise(F.bridge_local_close(loop, notice.detail, refused=kind == "refused"))
+            run = self._runs.get(loop)
+            if run is not None and run.state == "heating":
+                self._end_loop(run, "aborted", f"bridge_{kind}")
+            if run is not None:
+                run.valve_open = False  # the bridge has it closed and will refuse it
+            return
+        if kind == "cap":
+            self._raise(F.bridge_cap(loop, notice.detail))
+        else:
+            self._raise(F.bridge_dead_man(notice.detail))
+        if self._phase is not Phase.IDLE:
+            self._abort(f"bridge_{kind}", hard=True)
+
     def _must_be_off(self) -> bool:
         return not self._bridge_online or any(f.latching for f in self._faults.values())
 
@@ -590,7 +634,7 @@ class Controller:
         if self.mode == "away" and req.source.automatic:
             emit("rejected", "away")
             return
-        if self._must_be_off() or not self._valid(loop_key(name)):
+        if self._must_be_off() or not self._loop_ready(name):
             emit("rejected", "fault")
             return
         lp = self.params.loop(name)
@@ -611,6 +655,15 @@ class Controller:
             return
         self._begin_cycle(lp, req.source)
         emit("cycle_started", None)
+
+    def _loop_ready(self, name: str) -> bool:
+        """Can this loop's valve open at all: a valid loop reading (I4), a readable cold-line
+        sensor where I5 relies on it, and the bridge's local thermostat bound."""
+        if not self._valid(loop_key(name)):
+            return False
+        if self._needs_cold(name) and not self._valid(cold_key(name)):
+            return False
+        return ("bridge_binding", name) not in self._faults
 
     def _emitter(self, loop: str, source: Source) -> Callable[[EventKind, str | None], None]:
         def emit(kind: EventKind, reason: str | None) -> None:
@@ -645,6 +698,9 @@ class Controller:
         return run
 
     def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
+        # What the bridge did by itself last time is shown until the next cycle starts.
+        for code, loop in [k for k in self._faults if k[0] in BRIDGE_EVENT_FAULTS]:
+            self._clear(code, loop)
         self._runs = {lp.name: self._new_run(lp, source)}
         # Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
         self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
@@ -695,6 +751,9 @@ class Controller:
         name = run.params.name
         if not self._valid(loop_key(name)):  # I4: the reading went bad mid-cycle
             self._end_loop(run, "aborted", "sensor_fault")
+            return
+        if self._needs_cold(name) and not self._valid(cold_key(name)):  # I5 went blind
+            self._end_loop(run, "aborted", "cold_sensor_fault")
             return
         if self._stuck(run):
             # I4: hot water is flowing, yet a 12-bit sensor has not changed by a single LSB.

@@ -38,7 +38,29 @@ def _where(loop: str | None) -> str:
     return f" on loop '{loop}'" if loop else ""
 
 
-def sensor_invalid(loop: str, role: str, why: str) -> Fault:
+# What each sensor role costs when it cannot be trusted, and the fault code prefix it gets.
+_ROLES = {
+    "loop": ("sensor", "its valve stays closed"),
+    "cold-line": (
+        "cold_sensor",
+        "its valve stays closed: the cold-line guard (cold_line_max_c) cannot see without it",
+    ),
+    "heater outlet": (
+        "outlet_sensor",
+        "the heater-must-fire check watches the loop sensor instead",
+    ),
+}
+
+
+def sensor_codes(role: str) -> tuple[str, str]:
+    """The (invalid, stale) fault codes of a sensor role."""
+    prefix = _ROLES.get(role, _ROLES["loop"])[0]
+    return f"{prefix}_invalid", f"{prefix}_stale"
+
+
+def sensor_invalid(loop: str | None, role: str, why: str, *, blocks: bool = True) -> Fault:
+    """A sensor that cannot be trusted (I4); ``role`` is "loop", "cold-line" or "heater
+    outlet". A cold-line sensor its loop can run without (``blocks`` False) says so."""
     reasons = {
         "power_on_85": "read 85.0 °C, the DS18B20 power-on value (no conversion happened)",
         "disconnected": "read −127 °C: the sensor is disconnected or its data line is open",
@@ -49,9 +71,13 @@ def sensor_invalid(loop: str, role: str, why: str) -> Fault:
         "missing": "has never reported",
         "stuck": "has not changed at all while water was flowing",
     }
+    consequence = _ROLES.get(role, _ROLES["loop"])[1]
+    if not blocks:
+        consequence = "the cold-line guard is off until it reads again"
+    invalid, stale = sensor_codes(role)
     return Fault(
-        code="sensor_stale" if why in ("stale", "missing") else "sensor_invalid",
-        message=f"The {role} sensor{_where(loop)} {reasons.get(why, why)}; its valve stays closed.",
+        code=stale if why in ("stale", "missing") else invalid,
+        message=f"The {role} sensor{_where(loop)} {reasons.get(why, why)}; {consequence}.",
         hint="Check the sensor wiring (data line, 4.7 kΩ pull-up, 3.3 V), then `zcw bridge info`.",
         latching=False,
         loop=loop,
@@ -161,4 +187,70 @@ def internal_error(what: str) -> Fault:
         message=f"Unexpected error in the control tick ({what}); everything was turned off.",
         hint="This is a bug: please report it with `zcw history --json`. Clear with `zcw reset`.",
         latching=True,
+    )
+
+
+# -- what the bridge did by itself (PRODUCT §3, layer 1) ---------------------------------------
+
+
+def bridge_local_close(loop: str, detail: str, *, refused: bool) -> Fault:
+    """The bridge closed a valve (or refused to open it) on its own thermostat: its bound
+    sensor read at or over its limit, or failed. The daemon's own stop should have come
+    first; the bridge is the backstop."""
+    did = "refused to open" if refused else "closed"
+    return Fault(
+        code="bridge_local_close",
+        message=f"The bridge {did} the {loop} valve by itself: {detail}.",
+        hint=(
+            "If the sensor failed, check its wiring. If it read hot, zcw stopped too late: "
+            "`zcw history` shows the cycle; shown until the next cycle starts."
+        ),
+        latching=False,
+        loop=loop,
+    )
+
+
+def bridge_dead_man(detail: str) -> Fault:
+    """The bridge heard nothing from zcw in time, or a relay ran past its deadline."""
+    return Fault(
+        code="bridge_dead_man",
+        message=f"The bridge turned everything off by itself: {detail}.",
+        hint=(
+            "The daemon stalled or the USB link dropped frames; check `journalctl -u zcw` for "
+            "what blocked it, and the USB cable. Shown until the next cycle starts."
+        ),
+        latching=False,
+    )
+
+
+def bridge_cap(loop: str | None, detail: str) -> Fault:
+    """A relay ran 600 s in one stretch: the bridge's compiled-in cap. Nothing in zcw should
+    ever get there (max_run_s ≤ 600), so this latches."""
+    what = "the pump" if loop is None else f"the {loop} valve"
+    return Fault(
+        code="bridge_cap",
+        message=f"The bridge cut {what} at its 600 s cap and refuses it until reset: {detail}.",
+        hint=(
+            "zcw's own max_run_s should always stop first: report this with `zcw history "
+            "--json`. Clear with `zcw reset` once the plumbing is checked."
+        ),
+        latching=True,
+        loop=loop,
+    )
+
+
+def bridge_binding(loop: str, detail: str) -> Fault:
+    """The bridge refused to bind a valve to its sensor: no local thermostat for it."""
+    return Fault(
+        code="bridge_binding",
+        message=(
+            f"The bridge refused to bind the {loop} valve to its sensor ({detail}); without "
+            "that local thermostat zcw will not open it."
+        ),
+        hint=(
+            f"Check loops.{loop}.sensor and its ROM id under [sensors] against "
+            "`zcw bridge info`, and the valve's relay channel."
+        ),
+        latching=False,
+        loop=loop,
     )

@@ -117,6 +117,28 @@ class SensorSample:
     error: SensorError | None = None
 
 
+BridgeNoticeKind = Literal["local_close", "refused", "dead_man", "cap", "bind_refused", "bound"]
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeNotice:
+    """What the bridge did, or refused, on its own (PRODUCT §3, layer 1), as the core sees it.
+
+    - ``local_close``: it closed the valve on its own thermostat (limit reached, or the sensor
+      failed); ``refused``: it refused to open it for the same reason;
+    - ``dead_man``: it turned everything off (the host went silent, or a relay outlived its
+      deadline);
+    - ``cap``: a relay ran 600 s in one stretch and is latched off;
+    - ``bind_refused`` / ``bound``: it refused, or accepted, the valve's local thermostat.
+
+    ``loop`` is the valve's loop, None for the pump or the bridge as a whole.
+    """
+
+    kind: BridgeNoticeKind
+    loop: str | None = None
+    detail: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """A user or automation request. ``loop`` None means the default loop (or all, for stop)."""

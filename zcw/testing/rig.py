@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from zcw.domain.controller import Controller, Decision
 from zcw.domain.model import (
+    BridgeNotice,
+    BridgeNoticeKind,
     Event,
     Params,
     Relays,
@@ -44,6 +46,7 @@ class Rig:
     frozen: set[str] = field(default_factory=set)
     bridge_online: bool = True
     events: list[Event] = field(default_factory=list)
+    notices: list[BridgeNotice] = field(default_factory=list)
     history: list[RelayChange] = field(default_factory=list)
     relays: Relays | None = None
     last: Decision | None = None
@@ -82,10 +85,19 @@ class Rig:
                     self._samples[key] = SensorSample(value, self.now_s, err)
         return dict(self._samples)
 
+    def notify(self, kind: BridgeNoticeKind, loop: str | None = None, detail: str = "") -> None:
+        """Something the bridge did by itself, handed to the controller on the next tick."""
+        self.notices.append(BridgeNotice(kind, loop, detail))
+
     def tick(self, requests: Iterable[Request] = ()) -> Decision:
         self.delivered = self.readings()
+        notices, self.notices = self.notices, []
         decision = self.controller.step(
-            self.now_s, self.delivered, list(requests), bridge_online=self.bridge_online
+            self.now_s,
+            self.delivered,
+            list(requests),
+            bridge_online=self.bridge_online,
+            notices=notices,
         )
         self._record(decision)
         self.now_s = round(self.now_s + self.tick_s, 9)
