@@ -122,7 +122,8 @@ def test_the_handshake_takes_the_relay_count_and_sensors_from_the_bridge(
     bridge: tuple[FakeBridge, SerialBridge],
 ) -> None:
     fake, link = bridge
-    assert link.relays == 3 and link.roms == [ROM] and link.firmware == "1.1.0"
+    wait(lambda: link.roms == [ROM], "the ROM frames after INFO")
+    assert link.relays == 3 and link.firmware == "1.1.0"
     wait(lambda: "BIND" in fake.kinds(), "the valve bound to its sensor")
     assert [n.kind for n in notices(link)] == ["bound"]
     fake.send("R", 0b111, "ok")
@@ -168,6 +169,8 @@ def test_a_dead_man_trip_is_told_once_and_cleared_only_after_the_core_has_seen_i
     for _ in range(3):  # the bridge repeats it on every host frame until CLR
         fake.send("FAULT", "host_silent")
     time.sleep(0.2)
+    link.apply(ON)  # a tick whose controller has not heard of the trip yet
+    time.sleep(0.2)
     assert fake.kinds().count("CLR") == clears  # not before the core knows
     state = link.poll()
     assert [n.kind for n in state.notices] == ["dead_man"]
@@ -189,6 +192,20 @@ def test_a_refused_binding_is_a_notice(bridge: tuple[FakeBridge, SerialBridge]) 
 
     wait(refused, "the refusal")
     assert ChannelNotice("bind_refused", 1, "it answered 'rom'") in got
+
+
+def test_a_reader_that_stopped_is_restarted_by_the_next_poll(
+    bridge: tuple[FakeBridge, SerialBridge],
+) -> None:
+    fake, link = bridge
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    link._thread = dead  # as if it had died of something no except clause caught
+    link.poll()
+    assert link.reader_restarts == 1 and link._thread.is_alive()
+    fake.send("R", 0b10, "ok")
+    wait(lambda: link.poll().confirmed.get(1) is True, "frames read again")
 
 
 def test_the_users_reset_clears_the_bridges_latches(
