@@ -72,6 +72,28 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print as JSON")
     monitor = sub.add_parser("monitor", help="follow the daemon's events live")
     config_arg(monitor)
+    sched = sub.add_parser("schedule", help="pre-heats: list, add or remove (kept across restarts)")
+    sched_sub = sched.add_subparsers(dest="op", metavar="OP")
+    config_arg(sched_sub.add_parser("list", help="what is scheduled, with the next times"))
+    add = sched_sub.add_parser("add", help='hot water at LOOP by AT, e.g. "bathroom 06:50 mon-fri"')
+    config_arg(add)
+    add.add_argument("loop")
+    add.add_argument("at", help="HH:MM: when the water should be hot")
+    add.add_argument("days", nargs="?", default="daily", help="mon-fri, sat,sun, daily (default)")
+    remove = sched_sub.add_parser("remove", help="remove an entry by its id (see list)")
+    config_arg(remove)
+    remove.add_argument("id", help="e.g. bathroom@06:50/mon-fri")
+    config_arg(
+        sched_sub.add_parser("reset", help="drop every run-time edit; the file's schedule runs")
+    )
+    away = sub.add_parser("away", help="away dates: list, add FROM TO, or clear")
+    away_sub = away.add_subparsers(dest="op", metavar="OP")
+    config_arg(away_sub.add_parser("list", help="the away dates"))
+    away_add = away_sub.add_parser("add", help="away from FROM to TO (YYYY-MM-DD, both included)")
+    config_arg(away_add)
+    away_add.add_argument("first", metavar="FROM")
+    away_add.add_argument("last", metavar="TO")
+    config_arg(away_sub.add_parser("clear", help="drop the away dates added at run time"))
     bench = sub.add_parser("bench", help="compare control strategies on simulated houses")
     bench.add_argument("--house", action="append", default=[], metavar="NAME|FILE")
     bench.add_argument("--strategy", action="append", default=[], metavar="NAME")
@@ -107,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.config, console)
         if args.command in ("status", "start", "stop", "reset", "monitor", "history"):
             return _client(args, Console())
+        if args.command in ("schedule", "away"):
+            return _calendar(args, Console())
         if args.command == "bridge":
             return _bridge(args, Console())
         if args.command == "bench":
@@ -313,6 +337,41 @@ def _client(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{args.command}: done")
     rejected = any(e.get("event") == "rejected" for e in events)
     return EXIT_FAIL if rejected else EXIT_OK
+
+
+def _calendar(args: argparse.Namespace, out: Console) -> int:
+    from zcw.adapters.control_socket import request
+
+    op = args.op or "list"
+    req: dict[str, Any] = {"cmd": args.command, "op": op}
+    if args.command == "schedule" and op == "add":
+        req.update(loop=args.loop, at=args.at, days=args.days)
+    elif args.command == "schedule" and op == "remove":
+        req["id"] = args.id
+    elif args.command == "away" and op == "add":
+        req.update({"from": args.first, "to": args.last})
+    reply = request(_load(getattr(args, "config", None)).socket_path, req)
+    if not reply.get("ok"):
+        out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
+        return EXIT_FAIL
+    if reply.get("note"):
+        out.print(reply["note"], highlight=False)
+    out.print(_calendar_text(reply), highlight=False)
+    return EXIT_OK
+
+
+def _calendar_text(reply: dict[str, Any]) -> str:
+    lines = [f"pre-heats (time zone {reply['timezone']}; hot at the time given):"]
+    for p in reply["preheats"]:
+        nxt = (p["next"] or "—")[:16].replace("T", " ")
+        lines.append(f"  {p['id']:<28} next {nxt}, starts {p['lead_s']} s early  ({p['source']})")
+    if not reply["preheats"]:
+        lines.append("  none (add one: zcw schedule add bathroom 06:50 mon-fri)")
+    for k in reply["keep_warm"]:
+        lines.append(f"keep warm: {k['loop']} {k['from']}-{k['to']}")
+    for a in reply["away"]:
+        lines.append(f"away: {a['from']} to {a['to']}")
+    return "\n".join(lines)
 
 
 def _history_text(reply: dict[str, Any]) -> str:

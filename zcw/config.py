@@ -13,6 +13,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Collection, Sequence
+from datetime import date
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from zcw.domain.calendar import parse_days, parse_hhmm
 from zcw.errors import ConfigError, ConfigProblem
 
 __all__ = [
@@ -58,6 +60,9 @@ class ControlConfig(_Model):
     hysteresis_c: float = Field(0.5, ge=0.5, le=10)
     sensor_period_s: float = Field(1.0, ge=0.1, le=10)
     stuck_after_s: float = Field(60, ge=5, le=600)
+    # Keep-warm windows re-heat when the loop reads this far under ready_c, at most this often.
+    keep_warm_drop_c: float = Field(3.0, ge=1, le=20)
+    keep_warm_min_interval_s: float = Field(600, ge=60, le=7200)
 
 
 class PumpConfig(_Model):
@@ -146,6 +151,59 @@ class LoopConfig(_Model):
         return v
 
 
+class ScheduleConfig(_Model):
+    """[[schedule]]: a pre-heat, "hot at ``at`` on ``days``" (zcw starts early by the loop's
+    time-to-hot)."""
+
+    loop: str | None = None
+    at: str
+    days: str = "daily"
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: str) -> str:
+        parse_days(v)
+        return v
+
+
+class KeepWarmConfig(_Model):
+    """[[keep_warm]]: keep a loop hot between ``from`` and ``to`` on ``days`` (巡航)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    loop: str | None = None
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    days: str = "daily"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        parse_hhmm(v)
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: str) -> str:
+        parse_days(v)
+        return v
+
+
+class AwayConfig(_Model):
+    """[[away]]: away from ``from`` to ``to`` (dates, both included)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+
+
 class Config(_Model):
     """The whole file."""
 
@@ -159,6 +217,9 @@ class Config(_Model):
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig | None = None
     loops: list[LoopConfig] = Field(min_length=1)
+    schedule: list[ScheduleConfig] = Field(default_factory=list)
+    keep_warm: list[KeepWarmConfig] = Field(default_factory=list)
+    away: list[AwayConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -327,6 +388,27 @@ def _cross_checks(cfg: Config) -> list[ConfigProblem]:
                     f"sensors.{name}",
                     f"ROM id {rom} is given to more than one sensor",
                     "each physical sensor has one name",
+                )
+            )
+    timed: list[tuple[str, str | None]] = [
+        (f"schedule[{i}].loop", e.loop) for i, e in enumerate(cfg.schedule)
+    ] + [(f"keep_warm[{i}].loop", e.loop) for i, e in enumerate(cfg.keep_warm)]
+    for where, loop in timed:
+        if loop is not None and loop not in names:
+            add(
+                ConfigProblem(
+                    where,
+                    f"'{loop}' is not a loop of this config",
+                    f"use one of: {', '.join(names)} (or leave loop out for the first)",
+                )
+            )
+    for i, away in enumerate(cfg.away):
+        if away.last < away.first:
+            add(
+                ConfigProblem(
+                    f"away[{i}].to",
+                    f"ends ({away.last}) before it starts ({away.first})",
+                    "swap from and to",
                 )
             )
     if (

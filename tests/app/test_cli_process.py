@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from zcw.testing.processes import config_with_socket as with_socket
+from zcw.testing.processes import read_until as _read_until
 from zcw.testing.processes import reap
 
 ZCW = [sys.executable, "-m", "zcw"]
@@ -30,39 +30,6 @@ def test_client_without_daemon_says_so_and_exits_1(tmp_path: Path) -> None:
         text = out.stdout + out.stderr
         assert "no zcw daemon is running" in text
         assert "Traceback" not in text
-
-
-def with_socket(sock: Path) -> str:
-    """The built-in default config with its control socket moved to ``sock``."""
-    text = (Path(__file__).parents[2] / "zcw" / "default.toml").read_text()
-    if "[control]" not in text:
-        return text + f'\n[control]\nsocket = "{sock}"\n'
-    lines = []
-    for line in text.splitlines():
-        if line.strip().startswith("socket"):
-            continue
-        lines.append(line)
-        if line.strip() == "[control]":
-            lines.append(f'socket = "{sock}"')
-    return "\n".join(lines) + "\n"
-
-
-def _read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
-    buf = b""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-            if needle in buf:
-                return buf
-    raise AssertionError(f"{needle!r} not seen in {timeout_s} s; got tail {buf[-2000:]!r}")
 
 
 def test_plain_logging_without_a_terminal_and_clean_ctrl_c(tmp_path: Path) -> None:

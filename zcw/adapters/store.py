@@ -1,5 +1,6 @@
-"""History in SQLite (WAL): cycles, faults, per-minute temperature aggregates, and what each
-loop has taught the controller (one JSON row per loop, so it survives restarts).
+"""History in SQLite (WAL): cycles, faults, per-minute temperature aggregates, what each loop
+has taught the controller (one JSON row per loop), and settings changed at run time (schedule
+edits, away dates): all of it survives restarts.
 
 WAL mode with ``synchronous=NORMAL`` survives a kill -9 of the daemon with nothing lost and a
 power cut with at most the last transaction lost, never a corrupt file. Each write is its own
@@ -44,6 +45,11 @@ CREATE TABLE IF NOT EXISTS temps (
     sum_c REAL NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (minute, sensor)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,         -- e.g. schedule.runtime, schedule.fired
+    value TEXT NOT NULL,          -- JSON
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS learned (
     loop TEXT PRIMARY KEY,
@@ -190,3 +196,22 @@ class Store:
             if isinstance(data, dict):
                 out[loop] = data
         return out
+
+    def setting(self, key: str) -> Any:
+        """A run-time setting's JSON value, or None if never saved (or unreadable)."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def save_setting(self, key: str, value: Any, at: float | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (key, json.dumps(value, sort_keys=True), time.time() if at is None else at),
+            )

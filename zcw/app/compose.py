@@ -19,6 +19,7 @@ from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon
 from zcw.app.history import HistoryRecorder
 from zcw.app.mqtt_bridge import MqttBridge
+from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.config import Config
 
 log = logging.getLogger("zcw")
@@ -31,6 +32,7 @@ class Adapters:
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     store: Store | None = None
+    schedule: ScheduleBridge | None = None
 
 
 def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
@@ -47,6 +49,11 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
         except sqlite3.Error as exc:
             log.error("could not read learned parameters from %s (%s)", cfg.store_path, exc)
         daemon.observe(recorder)
+
+    # Always there, even with no [[schedule]] in the file: entries can be added at run time.
+    out.schedule = ScheduleBridge(daemon, cfg, out.store)
+    out.tasks.append(out.schedule.run)
+    out.closers.append(out.schedule.close)
 
     if cfg.mqtt is not None:
         m = cfg.mqtt

@@ -1,4 +1,5 @@
-"""What the control socket's commands mean: status, start, stop, reset, mode, monitor.
+"""What the control socket's commands mean: status, start, stop, reset, mode, monitor,
+history, and the run-time calendar (schedule, away).
 
 Each command becomes a :class:`~zcw.domain.model.Request` from source ``cli``; the reply
 carries the events that request caused on the next control tick, so `zcw start` can say
@@ -14,6 +15,7 @@ from typing import Any
 
 from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
+from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.app.state_json import event_dict, status_dict
 from zcw.domain.model import Request, Source
 
@@ -23,9 +25,12 @@ REPLY_TIMEOUT_S = 5.0
 class ControlHandler:
     """Turns socket requests into daemon requests and waits for their feedback."""
 
-    def __init__(self, daemon: Daemon, store: Store | None = None) -> None:
+    def __init__(
+        self, daemon: Daemon, store: Store | None = None, schedule: ScheduleBridge | None = None
+    ) -> None:
         self._daemon = daemon
         self._store = store
+        self._schedule = schedule
         self._waiters: list[asyncio.Future[Status]] = []
         self._monitors: list[asyncio.Queue[Status]] = []
         daemon.observe(self._on_status)
@@ -57,6 +62,8 @@ class ControlHandler:
                 return {"ok": False, "error": "this daemon runs without a history store"}
             cycles = [asdict(c) for c in self._store.cycles(limit=50)]
             return {"ok": True, "cycles": cycles, "faults": self._store.faults(limit=50)}
+        if cmd in ("schedule", "away"):
+            return self._calendar(cmd, req)
         if cmd in ("start", "stop", "reset"):
             request = Request(cmd, Source.CLI, loop)
         elif cmd == "mode" and req.get("mode") in ("auto", "away"):
@@ -71,6 +78,38 @@ class ControlHandler:
         status = await self._next_status()
         events = [event_dict(e) for e in status.events if e.source in (Source.CLI, None)]
         return {"ok": True, "events": events, "status": status_dict(status)}
+
+    def _calendar(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
+        """`zcw schedule …` and `zcw away …`: run-time edits, kept across restarts."""
+        schedule = self._schedule
+        if schedule is None:
+            return {"ok": False, "error": "this daemon runs without a scheduler"}
+        op = req.get("op", "list")
+        args = {k: str(v) for k, v in req.items() if k not in ("cmd", "op") and v is not None}
+        try:
+            if cmd == "schedule" and op == "add":
+                entry = schedule.add(args["loop"], args["at"], args.get("days", "daily"))
+                note = f"added {entry.id}"
+            elif cmd == "schedule" and op == "remove":
+                note = f"removed {schedule.remove(args['id']).id}"
+            elif cmd == "schedule" and op == "reset":
+                schedule.reset()
+                note = "run-time edits dropped; the config file's schedule runs as written"
+            elif cmd == "away" and op == "add":
+                away = schedule.add_away(args["from"], args["to"])
+                note = f"away from {away.first} to {away.last}"
+            elif cmd == "away" and op == "clear":
+                schedule.clear_away()
+                note = "run-time away dates cleared"
+            elif op != "list":
+                return {"ok": False, "error": f"unknown {cmd} operation {op!r}"}
+            else:
+                note = ""
+        except KeyError as exc:
+            return {"ok": False, "error": f"{cmd} {op} needs '{exc.args[0]}'"}
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "note": note, **schedule.listing()}
 
     async def stream(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """`zcw monitor`: every event as it happens, and the state once a second."""
