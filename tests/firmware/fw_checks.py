@@ -163,7 +163,8 @@ def assert_schedule(hal):
         if what == "convert":
             converting_since = t
         elif what == "read" and converting_since is not None:
-            assert t - converting_since >= sensors_mod.CONVERSION_MS, (t, converting_since)
+            # 800 ms, not the constant: the datasheet's 750 ms has no margin for clones.
+            assert t - converting_since >= 800, (t, converting_since)
             converting_since = None
         elif what == "scan":
             assert converting_since is None, ("bus search during a conversion", t)
@@ -706,13 +707,14 @@ def check_buttons_debounce_across_the_wrap(start):
     host = Host(start)
     host.step(WRAP_AT - 1500, every=100)
     host.hal.button_levels[1] = True  # a long press held across the wrap
-    host.step(1490, every=5)
-    host.hal.button_levels[0] = True  # a 20 ms bounce right at the wrap: ignored
+    host.step(500, every=5)
+    host.hal.button_levels[0] = True  # a 20 ms bounce: ignored
     host.step(20, every=5)
     host.hal.button_levels[0] = False
     host.step(100, every=5)
-    assert [f for f in host.fields("BTN") if f[0] == "0"] == []
-    host.hal.button_levels[0] = True  # a short press
+    assert host.fields("BTN") == []
+    host.step(WRAP_AT - 10 - host.t(), every=5)
+    host.hal.button_levels[0] = True  # a short press whose debounce spans the wrap
     host.step(300, every=5)
     host.hal.button_levels[0] = False
     host.hal.button_levels[1] = False
