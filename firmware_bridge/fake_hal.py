@@ -1,11 +1,17 @@
 """A fake HAL for tests and the emulator; runs under CPython and MicroPython.
 
-Like gpiozero's mock pins it records every relay change as ``(t_ms, channel, on)``. Sensors
-are set as temperatures (encoded into real DS18B20 scratchpads with a valid CRC) or as raw
-faults: ``disconnected``, ``crc_error``, ``zero``, ``power_on_85`` and ``stuck``.
+Time: ``now`` is the test's own, unbounded clock in ms (start it anywhere, e.g. just before
+the wrap); the bridge only sees ``now_ms()``, which wraps at 2**30 as ``time.ticks_ms()``
+does on the Pico. Like gpiozero's mock pins it records every relay change as
+``(now, channel, on)`` in the test's clock. Sensors are set as temperatures (encoded into
+real DS18B20 scratchpads with a valid CRC) or as raw faults: ``disconnected``,
+``crc_error``, ``zero``, ``power_on_85`` and ``stuck``; ``bus`` is the list of ROMs a bus
+search finds now (remove one to unplug it). ``events`` logs ``("scan"|"convert"|"read",
+now)`` so a test can check the 1-Wire schedule.
 """
 
 from sensors import crc8
+from ticks import MASK
 
 
 def scratchpad_for(temp_c):
@@ -28,8 +34,8 @@ def rom_for(name):
 class FakeHal:
     """Everything the bridge touches, in memory."""
 
-    def __init__(self, roms=(), buttons=2):
-        self.now = 0
+    def __init__(self, roms=(), buttons=2, start_ms=0):
+        self.now = start_ms
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.relays = {}
@@ -37,13 +43,14 @@ class FakeHal:
         self.temps = {}
         self.faults = {}
         self._stuck = {}
-        self._roms = list(roms)
+        self.bus = list(roms)
         self.button_levels = [False] * buttons
         self.led_on = False
         self.conversions = 0
+        self.events = []
 
     def now_ms(self):
-        return self.now
+        return self.now & MASK
 
     def read(self):
         data = bytes(self.inbox)
@@ -64,12 +71,17 @@ class FakeHal:
         self.relays[channel] = on
 
     def roms(self):
-        return list(self._roms)
+        self.events.append(("scan", self.now))
+        return list(self.bus)
 
     def start_conversion(self):
         self.conversions += 1
+        self.events.append(("convert", self.now))
 
     def read_scratchpad(self, rom):
+        self.events.append(("read", self.now))
+        if rom not in self.bus:
+            return None
         fault = self.faults.get(rom)
         if fault == "disconnected":
             return None

@@ -10,7 +10,7 @@ reflection, no xorout; check value 0x29B1 for "123456789") over the bytes betwee
 the decoder resynchronises on the next ``$``. Runs unchanged on CPython and MicroPython.
 """
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 160
 
 

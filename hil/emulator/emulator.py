@@ -3,8 +3,16 @@
 The HAL here is wired to the plant model: relay channel 0 drives the pump, channel i the
 valve of the house's i-th tap, and each plant sensor is a DS18B20 whose scratchpad (with a
 real CRC-8) encodes the plant's reading. The daemon opens the pty's path exactly as it would
-open ``/dev/ttyACM0``. Faults can be injected: sensor faults, button presses, a reboot, and
-an unplug (the pty closes) followed by a replug (a new pty appears).
+open ``/dev/ttyACM0``. Faults can be injected: sensor faults (``missing`` takes the sensor
+off the bus), forced temperatures, button presses, a reboot, and an unplug (the pty closes)
+followed by a replug (a new pty appears).
+
+Time: the emulator's own clock (``now_ms()``, the plant's time) starts at 0; the firmware
+sees it as a Pico tick value, ``ticks_start_ms`` later and wrapping at 2**30 as
+``time.ticks_ms()`` does, so a test can start just before the wrap. The clock runs at
+``speed`` × wall time, or, with ``manual_clock``, stands still until ``advance(ms)`` moves
+it in small steps: a test then judges the firmware in emulator time whatever the load of
+the machine. The firmware's loop keeps running meanwhile, so frames are still answered.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import select
 import sys
 import threading
 import time
@@ -47,6 +56,7 @@ class PlantHal:
         self.fd = fd
         self.by_rom = {rom_for(n): n for n in plant.sensor_names}
         self.faults: dict[str, str] = {}  # sensor name -> fault
+        self.forced: dict[str, float] = {}  # sensor name -> temperature it reads instead
         self._stuck: dict[str, bytes] = {}
         self.button_levels = [False] * buttons
         self._decoder = _firmware("protocol").Decoder()
@@ -55,16 +65,21 @@ class PlantHal:
         self.history: list[tuple[float, int, bool]] = []
         self.conversions = 0
         self._converted: dict[str, float] = {}  # sensor name -> value latched at Convert T
+        self.log_rx = False  # keep what the host said, with t, in ``rx``
+        self.rx: list[tuple[float, int, str, list[str]]] = []
+        self._rx_decoder = _firmware("protocol").Decoder()
 
     def read(self) -> bytes:
         if self.fd < 0:
             return b""
         try:
-            return os.read(self.fd, 4096)
-        except BlockingIOError:
+            data = os.read(self.fd, 4096)
+        except OSError:  # BlockingIOError too: nothing to read
             return b""
-        except OSError:
-            return b""
+        if self.log_rx:
+            for seq, kind, fields in self._rx_decoder.feed(data):
+                self.rx.append((self.plant.t_s, seq, kind, fields))
+        return data
 
     def write(self, data: bytes) -> None:
         for _seq, kind, fields in self._decoder.feed(data):
@@ -85,7 +100,8 @@ class PlantHal:
             self.plant.set_valve(self.plant.loops[channel - 1], on)
 
     def roms(self) -> list[str]:
-        return list(self.by_rom)
+        """A bus search: every sensor but those made ``missing``."""
+        return [rom for rom, name in self.by_rom.items() if self.faults.get(name) != "missing"]
 
     def start_conversion(self) -> None:
         # Latch each sensor's value now, as a DS18B20 does at Convert T: the firmware reads
@@ -93,7 +109,10 @@ class PlantHal:
         # plant's own (already converted, already late) value then would add up to 1.75 s
         # of lag the stamps do not show.
         self.conversions += 1
-        self._converted = {name: self.plant.sensor_convert_c(name) for name in self.by_rom.values()}
+        self._converted = {
+            name: self.forced.get(name, self.plant.sensor_convert_c(name))
+            for name in self.by_rom.values()
+        }
 
     def read_scratchpad(self, rom: str) -> bytes | None:
         name = self.by_rom.get(rom)
@@ -101,8 +120,10 @@ class PlantHal:
             return None
         fault = self.faults.get(name)
         value = self._converted.get(name)
-        pad: bytes = self._scratchpad(self.plant.sensor_c(name) if value is None else value)
-        if fault == "disconnected":
+        if value is None:
+            value = self.forced.get(name, self.plant.sensor_c(name))
+        pad: bytes = self._scratchpad(value)
+        if fault == "disconnected" or fault == "missing":
             return None
         if fault == "crc_error":
             return pad[:8] + bytes([pad[8] ^ 0x5A])
@@ -132,11 +153,18 @@ class Emulator:
         speed: float = 1.0,
         config: dict[str, Any] | None = None,
         link_path: Path | None = None,
+        ticks_start_ms: int = 0,
+        manual_clock: bool = False,
     ) -> None:
         # Like udev's /dev/serial/by-id/… name, link_path follows the pty across replugs.
         self.link_path = link_path
         self.plant = plant
         self.speed = speed
+        ticks = _firmware("ticks")
+        self._ticks_add = ticks.ticks_add
+        self.ticks_start_ms = ticks_start_ms & ticks.MASK
+        self.manual_clock = manual_clock
+        self._manual_ms = round(plant.t_s * 1000)
         self.config = {"relays": 5, "buttons": 2, "sensor_period_ms": 1000, "host_timeout_ms": 2000}
         self.config.update(config or {})
         self._lock = threading.RLock()
@@ -176,7 +204,27 @@ class Emulator:
     # -- time ---------------------------------------------------------------------------
 
     def now_ms(self) -> int:
+        """The emulator's clock, in ms since the plant's start (not wrapped)."""
+        if self.manual_clock:
+            return self._manual_ms
         return int((self._sim0_s + (time.monotonic() - self._wall0) * self.speed) * 1000)
+
+    def ticks_ms(self, now_ms: int | None = None) -> int:
+        """What the firmware sees for ``now_ms``: a Pico tick value, wrapping at 2**30."""
+        return int(
+            self._ticks_add(self.ticks_start_ms, self.now_ms() if now_ms is None else now_ms)
+        )
+
+    def advance(self, ms: int, step_ms: int = 10) -> float:
+        """Manual clock: move time ``ms`` on, one firmware pass every ``step_ms``."""
+        assert self.manual_clock, "advance() is for an emulator with manual_clock"
+        end = self._manual_ms + ms
+        while True:
+            with self._lock:
+                self._manual_ms = min(self._manual_ms + step_ms, end)
+                self.step()
+                if self._manual_ms >= end:
+                    return self.plant.t_s
 
     def step(self) -> None:
         """One pass: advance the plant to now, run the firmware loop once."""
@@ -190,12 +238,20 @@ class Emulator:
                     self.hal.button_levels[idx] = False
                     self.released_at[idx] = time.perf_counter()
                     del self._press_until[idx]
-            self.bridge.poll(now_ms)
+            self.bridge.poll(self.ticks_ms(now_ms))
 
     def run(self) -> None:
         while not self._stop.is_set():
             self.step()
-            time.sleep(0.002)
+            # Wake at once when the host writes; otherwise pass again in 2 ms.
+            fd = self._master
+            try:
+                if fd >= 0:
+                    select.select([fd], [], [], 0.002)
+                else:
+                    time.sleep(0.002)
+            except (OSError, ValueError):  # unplugged meanwhile
+                time.sleep(0.002)
 
     def __enter__(self) -> Emulator:
         self._thread = threading.Thread(target=self.run, name="zcw-emulator", daemon=True)
@@ -217,19 +273,32 @@ class Emulator:
     # -- fault injection ----------------------------------------------------------------
 
     def inject_sensor(self, name: str, fault: str | None) -> None:
-        """``fault``: power_on_85, disconnected, crc_error, zero, stuck, or None to heal."""
+        """``fault``: power_on_85, disconnected, crc_error, zero, stuck, missing (off the
+        bus: the next rescan misses it), or None to heal."""
         with self._lock:
             if fault is None:
                 self.hal.faults.pop(name, None)
             else:
                 self.hal.faults[name] = fault
 
+    def force_temp(self, name: str, temp_c: float | None) -> None:
+        """The sensor reads ``temp_c`` from its next conversion on; None: the plant again."""
+        with self._lock:
+            if temp_c is None:
+                self.hal.forced.pop(name, None)
+            else:
+                self.hal.forced[name] = temp_c
+
+    def sensors(self) -> dict[str, str]:
+        """Sensor name → the ROM id the firmware sees for it."""
+        return {name: rom for rom, name in self.hal.by_rom.items()}
+
     def press_button(self, index: int, *, long: bool = False) -> None:
         with self._lock:
             self.hal.button_levels[index] = True
             self._press_until[index] = self.now_ms() + (1700 if long else 150)
 
-    def reboot(self, reason: str = "watchdog") -> None:
+    def reboot(self, reason: str = "watchdog_or_reset") -> None:
         """The Pico restarts: relays OFF, bindings forgotten, a BOOT frame with the reason."""
         with self._lock:
             for ch in range(self.config["relays"]):
