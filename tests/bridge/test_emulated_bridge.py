@@ -214,7 +214,7 @@ def test_bridge_info_and_console_commands() -> None:
         [sys.executable, "-m", "zcw", "bridge", "info"], capture_output=True, text=True, timeout=60
     )
     assert info.returncode == 0, info.stderr
-    assert "firmware 1.0.0, protocol 1, 5 relays" in info.stdout
+    assert "firmware 2.0.0, protocol 2, 5 relays" in info.stdout
     assert "last boot reason: power_on" in info.stdout
     assert "→ bathroom: 20.00 °C" in info.stdout
     console = subprocess.run(
@@ -297,3 +297,37 @@ def test_readings_carry_when_they_were_measured(rig: tuple[EmulatedRig, LiveSim]
     reading = r.daemon.hardware.poll().readings["bathroom"]
     age = r.daemon.clock.now_s() - reading.at_s
     assert 0.75 <= age <= 0.75 + 1.0 + 0.5, age  # conversion + at most one period + slack
+
+
+def test_a_local_close_by_the_bridge_shows_in_events_status_and_the_dashboard(
+    rig: tuple[EmulatedRig, LiveSim],
+) -> None:
+    """The firmware closes the valve itself when its bound sensor fails mid-cycle; the user
+    sees it in `zcw/event` (the fault event), `zcw status --json` and the dashboard."""
+    from rich.console import Console
+
+    from zcw.app.state_json import event_dict, status_dict
+    from zcw.ui.dashboard import Dashboard
+
+    r, live = rig
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: r.emulator.relays().get(1, False), 5, "valve open")
+    r.emulator.inject_sensor("bathroom", "disconnected")
+    live.wait_for(lambda: "bridge_local_close" in _codes(r), 5, "the local close reported")
+    assert ["1", "sensor_disconnected"] in [f for _, k, f in r.emulator.hal.frames if k == "LCLOSE"]
+    live.wait_for(lambda: not any(r.emulator.relays().values()), 5, "everything off")
+    events = [e for s in list(live.statuses) for e in s.events]
+    fault = next(e for e in events if e.kind == "fault" and e.reason == "bridge_local_close")
+    said = event_dict(fault)  # what zcw/event carries
+    assert said["event"] == "fault" and said["loop"] == "bathroom"
+    expected = "closed the bathroom valve by itself: its sensor bathroom failed (disconnected)"
+    assert expected in str(said["message"])
+    status = r.daemon.status
+    assert status is not None
+    codes = [f["code"] for f in status_dict(status)["faults"]]  # what `zcw status` shows
+    assert "bridge_local_close" in codes
+    dash = Dashboard(title="zcw")
+    dash.update(status)
+    console = Console(record=True, width=200)
+    console.print(dash.render())
+    assert "closed the bathroom valve by itself" in console.export_text()
