@@ -12,10 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from zcw.errors import ZcwError
+
 HOUSES_DIR = Path(__file__).parent / "houses"
 
 
-class HouseError(ValueError):
+class HouseError(ZcwError, ValueError):
     """A house file that cannot be used; the message names the key and the fix."""
 
 
@@ -138,7 +140,9 @@ def load_house(name_or_path: str) -> House:
     """``"R0"`` loads the bundled house; anything with a / or .toml is a path."""
     path = Path(name_or_path)
     if path.suffix != ".toml" and "/" not in name_or_path:
-        path = HOUSES_DIR / f"{name_or_path}.toml"
+        # House names do not depend on case: "h4" is H4.
+        named = {h.lower(): h for h in available_houses()}.get(name_or_path.lower(), name_or_path)
+        path = HOUSES_DIR / f"{named}.toml"
         if not path.exists():
             raise HouseError(
                 f"unknown house '{name_or_path}'; available: {', '.join(available_houses())}, "

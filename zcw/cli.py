@@ -20,14 +20,18 @@ from zcw.config import (
     Config,
     ConfigError,
     advice,
-    default_config,
+    config_for_house_loops,
+    find_config,
     format_problems,
     load_config,
+    simulation_config,
+    simulation_sockets,
 )
 from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+CONFIG_HELP = "config file (TOML); default: $ZCW_CONFIG, /etc/zcw/zcw.toml, ~/.config/zcw/zcw.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +40,21 @@ def _parser() -> argparse.ArgumentParser:
         description="zcw: hot water at the tap on demand (zero cold water controller).",
     )
     p.add_argument("--version", action="version", version=f"zcw {__version__}")
+    p.add_argument("-c", "--config", type=Path, default=None, help=CONFIG_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def config_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("-c", "--config", type=Path, help="config file (TOML); default: built-in")
+    def config_arg(sp: argparse.ArgumentParser, *, sim: bool = True) -> None:
+        # SUPPRESS: `zcw -c FILE status` and `zcw status -c FILE` both work.
+        sp.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
+        if sim and sp.prog.split()[1:2] != ["run"]:
+            sp.add_argument(
+                "--sim",
+                nargs="?",
+                const="R0",
+                default=argparse.SUPPRESS,
+                metavar="HOUSE",
+                help="talk to the daemon of `zcw run --sim [HOUSE]` (default house R0)",
+            )
 
     run = sub.add_parser("run", help="run the daemon")
     config_arg(run)
@@ -57,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     check = cfg_sub.add_parser("check", help="validate a config file; exit 0 if valid, 2 if not")
-    config_arg(check)
+    config_arg(check, sim=False)
 
     status = sub.add_parser("status", help="show the running daemon's state")
     config_arg(status)
@@ -156,13 +171,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
 
 
-def _load(path: Path | None) -> Config:
-    return load_config(path) if path is not None else default_config()
+def _load(args: argparse.Namespace) -> Config:
+    """The config a command works with: ``--sim [HOUSE]`` (a simulated house's, with its own
+    store and socket), else -c FILE or the first found of the usual places."""
+    house = getattr(args, "sim", None)
+    if house is not None and getattr(args, "config", None) is None:
+        return _house_config(house)
+    cfg = load_config(find_config(args.config))
+    if house is not None or cfg.bridge.port == "sim":
+        return simulation_config(cfg, house or cfg.bridge.sim_house)
+    return cfg
+
+
+def _socket(args: argparse.Namespace) -> Path:
+    """The running daemon's control socket. With no config anywhere and no --sim, a single
+    simulation running on this machine is the one meant (`zcw run --sim` in another
+    terminal, then `zcw status`)."""
+    try:
+        return _load(args).socket_path
+    except ConfigError:
+        if getattr(args, "sim", None) is None and args.config is None:
+            running = simulation_sockets()
+            if len(running) == 1:
+                return running[0]
+        raise
+
+
+def _house_config(house: str) -> Config:
+    """The built-in default for a simulated house: one loop per tap, its sensors wired."""
+    from hil.house import load_house  # lazy: only the simulator needs hil
+    from hil.plant import Plant
+
+    plant = Plant(load_house(house))
+    cfg = config_for_house_loops(plant.loops, house, sensors=plant.sensor_names)
+    return simulation_config(cfg, house)
 
 
 def _config_check(path: Path | None, console: Console) -> int:
     try:
-        cfg = _load(path)
+        path = find_config(path)
+        cfg = load_config(path)
     except ConfigError as err:
         console.print(
             f"[bold red]{path}: invalid[/]\n{format_problems(err)}", highlight=False, soft_wrap=True
@@ -252,7 +300,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _bridge(args: argparse.Namespace, out: Console) -> int:
     from zcw.app.bridge_tools import bridge_console, bridge_info
 
-    cfg = _load(args.config)
+    cfg = _load(args)
     if args.bridge_command == "info":
         info = bridge_info(cfg)
         out.print(f"bridge on {info.port}", highlight=False)
@@ -273,16 +321,13 @@ def _bridge(args: argparse.Namespace, out: Console) -> int:
 
 
 def _config_for_run(args: argparse.Namespace) -> Config:
-    if args.config is not None:
-        return load_config(args.config)
-    if args.sim:
-        from hil.house import load_house
-        from hil.plant import Plant
-        from zcw.config import config_for_house_loops
-
-        plant = Plant(load_house(args.sim))
-        return config_for_house_loops(plant.loops, args.sim, sensors=plant.sensor_names)
-    return default_config()
+    """`zcw run`: the simulator runs only when asked, by --sim or by a config for it."""
+    if args.sim is not None:
+        if args.config is None:
+            return _house_config(args.sim or "R0")
+        cfg = load_config(args.config)
+        return simulation_config(cfg, args.sim or cfg.bridge.sim_house)
+    return _load(args)
 
 
 def _setup_logging(console: Console | None, *, verbose: bool) -> None:
@@ -302,8 +347,7 @@ def _setup_logging(console: Console | None, *, verbose: bool) -> None:
 def _client(args: argparse.Namespace, out: Console) -> int:
     from zcw.adapters.control_socket import request, stream
 
-    cfg = _load(args.config)
-    path = cfg.socket_path
+    path = _socket(args)
     if args.command == "monitor":
         try:
             for item in stream(path, {"cmd": "monitor"}):
@@ -350,7 +394,7 @@ def _calendar(args: argparse.Namespace, out: Console) -> int:
         req["id"] = args.id
     elif args.command == "away" and op == "add":
         req.update({"from": args.first, "to": args.last})
-    reply = request(_load(getattr(args, "config", None)).socket_path, req)
+    reply = request(_socket(args), req)
     if not reply.get("ok"):
         out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
         return EXIT_FAIL

@@ -8,13 +8,13 @@ TOML line), the bound, and the fix, so `zcw config check` can print them all at 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import stat
 import tomllib
 from collections.abc import Collection, Sequence
 from datetime import date
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -236,7 +236,7 @@ class Config(_Model):
                 return lc
         raise KeyError(name)
 
-    @cached_property
+    @property
     def socket_path(self) -> Path:
         if self.control.socket is not None:
             return self.control.socket.expanduser()
@@ -245,7 +245,7 @@ class Config(_Model):
             return Path(runtime) / "zcw.sock"
         return Path(f"/tmp/zcw-{os.getuid()}.sock")
 
-    @cached_property
+    @property
     def store_path(self) -> Path:
         if self.store.path is not None:
             return self.store.path.expanduser()
@@ -370,6 +370,23 @@ def _cross_checks(cfg: Config) -> list[ConfigProblem]:
                 )
             )
 
+    if cfg.bridge.port != "sim":
+        # On a real bridge every named sensor needs its ROM id, or the runtime would blame
+        # the wiring for what is a missing line in the config.
+        named = [(f"loops.{lc.name}.sensor", lc.sensor) for lc in cfg.loops]
+        named += [(f"loops.{lc.name}.cold_sensor", lc.cold_sensor) for lc in cfg.loops]
+        if cfg.heater is not None:
+            named.append(("heater.outlet_sensor", cfg.heater.outlet_sensor))
+        for key, sensor in named:
+            if sensor is not None and sensor not in cfg.sensors:
+                add(
+                    ConfigProblem(
+                        key,
+                        f"sensor '{sensor}' is not in the [sensors] table",
+                        f'add {sensor} = "<its ROM id>" under [sensors]; `zcw bridge info` '
+                        "lists the ROM ids the bridge sees",
+                    )
+                )
     if cfg.bridge.port != "sim" and cfg.sensors:
         for name, rom in cfg.sensors.items():
             if not ROM_ID.match(rom.lower().replace("-", "")):
@@ -577,6 +594,46 @@ def advice(cfg: Config) -> list[ConfigProblem]:
     return found
 
 
+CONFIG_ENV = "ZCW_CONFIG"
+SYSTEM_CONFIG = Path("/etc/zcw/zcw.toml")
+
+
+def config_candidates() -> list[tuple[str, Path | None]]:
+    """Where zcw looks for its config, in order: ($what, path or None if unset)."""
+    env = os.environ.get(CONFIG_ENV)
+    user = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "zcw" / "zcw.toml"
+    return [
+        (f"${CONFIG_ENV}", Path(env) if env else None),
+        ("the system config", SYSTEM_CONFIG),
+        ("your user config", user),
+    ]
+
+
+def find_config(explicit: Path | None) -> Path:
+    """The config file to use: ``-c FILE``, else ``$ZCW_CONFIG``, else /etc/zcw/zcw.toml,
+    else ~/.config/zcw/zcw.toml. Raises ConfigError naming every place it looked."""
+    if explicit is not None:
+        return explicit
+    looked = []
+    for what, path in config_candidates():
+        if path is None:
+            looked.append(f"{what} (not set)")
+            continue
+        if what.startswith("$") or path.exists():
+            return path  # $ZCW_CONFIG is taken as given: a typo in it must not fall through
+        looked.append(str(path))
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "config",
+                f"no config file found; looked at {', '.join(looked)}",
+                "run `zcw setup` to write one for your bridge, or pass -c FILE; to try zcw "
+                "without hardware, `zcw run --sim` runs a simulated house",
+            )
+        ]
+    )
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a TOML config file; every failure is a ConfigError, never a traceback."""
     where = str(path)
@@ -660,6 +717,51 @@ def _warn_secrets(cfg: Config, path: Path) -> None:
                 secret_path,
                 secret_path,
             )
+
+
+def house_key(house: str) -> str:
+    """A simulated house's name for its own store and socket: the bundled name as given
+    (R0, H4), or a house file's stem plus a hash of its path, so two files never share."""
+    if house.endswith(".toml") or "/" in house:
+        digest = hashlib.sha1(str(Path(house).resolve()).encode()).hexdigest()[:8]
+        return f"{Path(house).stem}-{digest}"
+    return house.lower()
+
+
+def simulation_paths(house: str) -> tuple[Path, Path]:
+    """(store, socket) of a simulated house: never a real install's, never another house's."""
+    key = house_key(house)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    sock_dir = Path(runtime) if runtime else Path("/tmp")
+    prefix = "zcw-sim" if runtime else f"zcw-{os.getuid()}-sim"
+    return Path(state) / "zcw" / "sim" / key / "history.db", sock_dir / f"{prefix}-{key}.sock"
+
+
+def simulation_sockets() -> list[Path]:
+    """The control sockets of the simulations running now (`zcw run --sim`), any house."""
+    _, sample = simulation_paths("x")
+    pattern = sample.name.removesuffix("-x.sock") + "-*.sock"
+    return sorted(p for p in sample.parent.glob(pattern) if p.is_socket())
+
+
+def simulation_config(cfg: Config, house: str) -> Config:
+    """The config a simulation of ``house`` runs with. A simulation never writes into a real
+    install's store or takes its socket: a config for a real bridge run with ``--sim`` gets
+    the house's own; a config written for simulation (``bridge.port = "sim"``) keeps a store
+    or socket it names, and gets the house's own for one it leaves out."""
+    store, sock = simulation_paths(house)
+    own = cfg.bridge.port == "sim"
+    if own and cfg.store.path is not None:
+        store = cfg.store.path
+    if own and cfg.control.socket is not None:
+        sock = cfg.control.socket
+    return cfg.model_copy(
+        update={
+            "store": cfg.store.model_copy(update={"path": store}),
+            "control": cfg.control.model_copy(update={"socket": sock}),
+        }
+    )
 
 
 def _default_text() -> str:

@@ -211,14 +211,17 @@ def test_bridge_info_and_console_commands() -> None:
     import sys
 
     info = subprocess.run(
-        [sys.executable, "-m", "zcw", "bridge", "info"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "zcw", "bridge", "info", "--sim"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert info.returncode == 0, info.stderr
     assert "firmware 2.0.0, protocol 2, 5 relays" in info.stdout
     assert "last boot reason: power_on" in info.stdout
     assert "→ bathroom: 20.00 °C" in info.stdout
     console = subprocess.run(
-        [sys.executable, "-m", "zcw", "bridge", "console", "--seconds", "2"],
+        [sys.executable, "-m", "zcw", "bridge", "console", "--sim", "--seconds", "2"],
         capture_output=True,
         text=True,
         timeout=60,
