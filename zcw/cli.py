@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from zcw import __version__
 from zcw.config import (
@@ -29,6 +30,7 @@ from zcw.config import (
 )
 from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
+from zcw.ui.wording import event_text, outcome_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 CONFIG_HELP = "config file (TOML); default: $ZCW_CONFIG, /etc/zcw/zcw.toml, ~/.config/zcw/zcw.toml"
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     check = cfg_sub.add_parser("check", help="validate a config file; exit 0 if valid, 2 if not")
     config_arg(check, sim=False)
 
-    status = sub.add_parser("status", help="show the running daemon's state")
+    status = sub.add_parser("status", help="the running daemon's state; exit 1 in fault")
     config_arg(status)
     status.add_argument("--json", action="store_true", help="print the state as JSON")
     start = sub.add_parser("start", help="start a cycle on LOOP (default: the first loop)")
@@ -82,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("loop", nargs="?", help="loop name")
     for name, text in (("stop", "stop the running cycle"), ("reset", "clear latched faults")):
         config_arg(sub.add_parser(name, help=text))
+    mode = sub.add_parser("mode", help="away (hold scheduled and learned pre-heats) or auto")
+    config_arg(mode)
+    mode.add_argument("mode", choices=["away", "auto"])
     history = sub.add_parser("history", help="recent cycles and faults")
     config_arg(history)
     history.add_argument("--json", action="store_true", help="print as JSON")
@@ -142,12 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 console.print("usage: zcw config check [-c FILE]")
                 return EXIT_USAGE
             return _config_check(args.config, console)
-        if args.command in ("status", "start", "stop", "reset", "monitor", "history"):
-            return _client(args, Console())
+        if args.command in ("status", "start", "stop", "reset", "monitor", "history", "mode"):
+            return _client(args, _out())
         if args.command in ("schedule", "away"):
-            return _calendar(args, Console())
+            return _calendar(args, _out())
         if args.command == "bridge":
-            return _bridge(args, Console())
+            return _bridge(args, _out())
         if args.command == "bench":
             from hil.bench.cli import main as bench_main
 
@@ -158,14 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ConfigError as err:
         console.print(
-            f"[bold red]config error[/]\n{format_problems(err)}", highlight=False, soft_wrap=True
+            f"[bold red]config error[/]\n{escape(format_problems(err))}",
+            highlight=False,
+            soft_wrap=True,
         )
         return EXIT_USAGE
     except ControlSocketError as err:
-        console.print(f"[red]{err}[/]", highlight=False)
+        console.print(escape(str(err)), style="red", highlight=False)
         return EXIT_FAIL
     except ZcwError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
         return EXIT_FAIL
     except KeyboardInterrupt:
         return EXIT_FAIL
@@ -181,6 +188,11 @@ def _load(args: argparse.Namespace) -> Config:
     if house is not None or cfg.bridge.port == "sim":
         return simulation_config(cfg, house or cfg.bridge.sim_house)
     return cfg
+
+
+def _out() -> Console:
+    """Standard output. Piped, it must not wrap at 80 columns in the middle of a path."""
+    return Console(soft_wrap=True)
 
 
 def _socket(args: argparse.Namespace) -> Path:
@@ -213,12 +225,14 @@ def _config_check(path: Path | None, console: Console) -> int:
         cfg = load_config(path)
     except ConfigError as err:
         console.print(
-            f"[bold red]{path}: invalid[/]\n{format_problems(err)}", highlight=False, soft_wrap=True
+            f"[bold red]{escape(str(path))}: invalid[/]\n{escape(format_problems(err))}",
+            highlight=False,
+            soft_wrap=True,
         )
         return EXIT_USAGE
     where = str(path) if path else "built-in default"
     loops = ", ".join(lc.name for lc in cfg.loops)
-    out = Console()
+    out = _out()
     out.print(
         f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
     )
@@ -349,18 +363,22 @@ def _client(args: argparse.Namespace, out: Console) -> int:
 
     path = _socket(args)
     if args.command == "monitor":
-        try:
-            for item in stream(path, {"cmd": "monitor"}):
-                out.print(_monitor_line(item), highlight=False)
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt):
+            _monitor(stream(path, {"cmd": "monitor"}), out)
         return EXIT_OK
     req: dict[str, Any] = {"cmd": args.command}
     if args.command == "start" and args.loop:
         req["loop"] = args.loop
-    reply = request(path, req)
+    if args.command == "mode":
+        req["mode"] = args.mode
+    try:
+        reply = request(path, req)
+    except ControlSocketError:
+        if args.command != "history":
+            raise
+        reply = _history_from_store(args)  # after a crash the history is still on disk
     if not reply.get("ok"):
-        out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
+        out.print(escape(str(reply.get("error", "the daemon refused"))), style="red")
         return EXIT_FAIL
     if args.command == "history":
         if args.json:
@@ -368,19 +386,63 @@ def _client(args: argparse.Namespace, out: Console) -> int:
         else:
             out.print(_history_text(reply), highlight=False)
         return EXIT_OK
+    status = reply.get("status", {})
     if args.command == "status":
         if args.json:
-            print(json.dumps(reply["status"], indent=2))
+            print(json.dumps(status, indent=2))
         else:
-            out.print(_status_text(reply["status"]), highlight=False)
-        return EXIT_OK
+            out.print(_status_text(status), highlight=False)
+        return EXIT_FAIL if status.get("state") == "fault" else EXIT_OK
     events = reply.get("events", [])
     for event in events:
-        out.print(_event_text(event), highlight=False)
+        out.print(event_text(event), highlight=False)
+    if args.command == "reset":
+        return _after_reset(status, events, out)
     if not events:
-        out.print(f"{args.command}: done")
+        out.print(f"{args.command}: nothing to do (state {status.get('state', '?')})")
     rejected = any(e.get("event") == "rejected" for e in events)
     return EXIT_FAIL if rejected else EXIT_OK
+
+
+def _after_reset(status: dict[str, Any], events: list[dict[str, Any]], out: Console) -> int:
+    """Say what the reset cleared and what is still there; exit 1 if zcw is still in fault."""
+    if not any(e.get("event") == "fault_cleared" for e in events):
+        out.print("reset: no latched fault to clear", highlight=False)
+    for fault in status.get("faults", []):
+        out.print(
+            f"still active: {fault['code']}: {fault['message']}\n  → {fault['hint']}",
+            highlight=False,
+        )
+    return EXIT_FAIL if status.get("state") == "fault" else EXIT_OK
+
+
+def _history_from_store(args: argparse.Namespace) -> dict[str, Any]:
+    """`zcw history` with no daemon running: read the store itself, read-only."""
+    from dataclasses import asdict
+
+    from zcw.adapters.store import Store
+
+    path = _load(args).store_path
+    if not path.exists():
+        return {"ok": False, "error": f"no daemon is running and there is no history at {path}"}
+    with Store(path, read_only=True) as store:
+        cycles = [asdict(c) for c in store.cycles(limit=50)]
+        return {"ok": True, "cycles": cycles, "faults": store.faults(limit=50)}
+
+
+def _monitor(items: Any, out: Console) -> None:
+    """Follow the daemon: its state once, then every event, and the state again only when it
+    changes (not once a second)."""
+    last = ""
+    for item in items:
+        if "event" in item:
+            out.print(event_text(item["event"]), highlight=False)
+            continue
+        status = item.get("status", {})
+        line = _status_line(status)
+        if line != last:
+            last = line
+            out.print(line, highlight=False)
 
 
 def _calendar(args: argparse.Namespace, out: Console) -> int:
@@ -429,7 +491,7 @@ def _history_text(reply: dict[str, Any]) -> str:
         tth = "—" if c["time_to_hot_s"] is None else f"{c['time_to_hot_s']:.1f} s"
         vol = "—" if c["volume_l"] is None else f"{c['volume_l']:.1f} L"
         loops = ",".join(c["loops"])
-        source, outcome = c["source"], c["outcome"]
+        source, outcome = c["source"], outcome_text(c["outcome"])
         lines.append(
             f"  {when(c['ended_at'])}  {loops:<12} {source:<9} {tth:>8} {vol:>7}  {outcome}"
         )
@@ -444,17 +506,10 @@ def _history_text(reply: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _event_text(e: dict[str, Any]) -> str:
-    kind = e.get("event", "?")
-    loop = f" on {e['loop']}" if e.get("loop") else ""
-    reason = f": {e['reason']}" if e.get("reason") else ""
-    return f"{kind}{loop}{reason}"
-
-
-def _monitor_line(item: dict[str, Any]) -> str:
-    if "event" in item:
-        return _event_text(item["event"])
-    return _status_text(item.get("status", {}))
+def _status_line(s: dict[str, Any]) -> str:
+    valves = ", ".join(n for n, v in s.get("loops", {}).items() if v.get("valve")) or "none"
+    pump = "ON" if s.get("pump") else "off"
+    return f"state {s.get('state')}  mode {s.get('mode')}  pump {pump}  valves open: {valves}"
 
 
 def _status_text(s: dict[str, Any]) -> str:
@@ -474,8 +529,12 @@ def _status_text(s: dict[str, Any]) -> str:
         lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")
     last = s.get("last_cycle")
     if last:
+        tth = last.get("time_to_hot_s")
+        vol = last.get("volume_l")
         lines.append(
-            f"last cycle: {', '.join(last['loops'])} time to hot {last['time_to_hot_s']} s, "
-            f"volume {last['volume_l']} L, {last['outcome']}"
+            f"last cycle: {', '.join(last['loops'])}, "
+            + (f"hot after {tth} s" if tth is not None else "never hot")
+            + (f", {vol} L moved" if vol is not None else "")
+            + f": {outcome_text(last['outcome'])}"
         )
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from zcw.config import (
     load_config,
     simulation_config,
 )
-from zcw.testing.processes import read_until, reap
+from zcw.testing.processes import config_with_socket, read_until, reap
 
 ZCW = [sys.executable, "-m", "zcw"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +128,87 @@ def test_two_simulated_houses_run_side_by_side_and_status_finds_its_own(tmp_path
     finally:
         for proc in procs:
             reap(proc)
+
+
+def test_an_invalid_toml_hint_keeps_its_brackets(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pump\nrelay = 0\n")
+    out = zcw(clean_env(tmp_path), "config", "check", "-c", str(bad))
+    assert out.returncode == 2
+    text = out.stdout + out.stderr
+    assert "tables look like [name], arrays of tables like [[loops]]" in " ".join(text.split())
+
+
+def daemon(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`zcw run --sim` at 5× with its own state, socket and store under tmp_path."""
+    sock = tmp_path / "zcw.sock"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_with_socket(sock) + f'\n[store]\npath = "{tmp_path / "h.db"}"\n')
+    proc = subprocess.Popen(
+        [*ZCW, "run", "-c", str(cfg), "--speed", "5", *extra],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=clean_env(tmp_path),
+    )
+    assert proc.stderr is not None
+    read_until(proc.stderr.fileno(), b"control socket at", 30.0)
+    return proc, cfg
+
+
+def test_refusals_say_what_to_do_and_none_or_inf_never_leak(tmp_path: Path) -> None:
+    proc, cfg = daemon(tmp_path)
+    env = clean_env(tmp_path)
+    try:
+        unknown = zcw(env, "start", "garage", "-c", str(cfg))
+        assert unknown.returncode == 1
+        assert (
+            "not started garage: there is no such loop; the loops are: bathroom" in unknown.stdout
+        )
+        started = zcw(env, "start", "-c", str(cfg))  # may come before the first reading: held
+        assert started.returncode == 0, started
+        assert "heating bathroom" in started.stdout
+        assert zcw(env, "stop", "-c", str(cfg)).returncode == 0
+        rest = zcw(env, "start", "-c", str(cfg))
+        assert rest.returncode == 1
+        assert "the pump rests between cycles; try again in" in rest.stdout
+        status = zcw(env, "status", "-c", str(cfg))
+        assert status.returncode == 0
+        assert "None" not in status.stdout and "inf" not in status.stdout
+        assert "last cycle: bathroom" in status.stdout and "stopped on request" in status.stdout
+        reset = zcw(env, "reset", "-c", str(cfg))
+        assert reset.returncode == 0 and "no latched fault to clear" in reset.stdout
+        away = zcw(env, "mode", "away", "-c", str(cfg))
+        assert away.returncode == 0 and "mode is now away" in away.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        reap(proc)
+    # The daemon is gone: the history is still there to read.
+    history = zcw(env, "history", "-c", str(cfg))
+    assert history.returncode == 0, history
+    assert "stopped on request" in history.stdout
+
+
+def test_monitor_follows_events_and_the_daemon_stops_cleanly_under_it(tmp_path: Path) -> None:
+    proc, cfg = daemon(tmp_path)
+    monitor = subprocess.Popen(
+        [*ZCW, "monitor", "-c", str(cfg)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(tmp_path),
+    )
+    try:
+        assert monitor.stdout is not None and proc.stderr is not None
+        read_until(monitor.stdout.fileno(), b"state idle", 20.0)
+        zcw(clean_env(tmp_path), "start", "-c", str(cfg))
+        seen = read_until(monitor.stdout.fileno(), b"hot water at bathroom", 60.0)
+        # The state is printed when it changes, not once a second.
+        assert seen.count(b"state idle") <= 2
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0
+        assert b"Traceback" not in err and b"CancelledError" not in err
+    finally:
+        reap(proc)
+        reap(monitor)

@@ -934,3 +934,38 @@ def test_a_warm_start_teaches_nothing_about_transit() -> None:
     heat(r)
     r.run(3.0)
     assert r.controller.learned["bathroom"].transit_s is None
+
+
+def test_a_start_before_the_first_reading_is_held_then_answered() -> None:
+    r = Rig(Params(loops=(BATH,)))
+    d = r.request("start")  # the daemon just started: no reading yet, and nothing is wrong
+    assert d.events == ()
+    r.set_loop("bathroom", 20.0)
+    d = r.run_until(lambda d: bool(d.events), 3.0)
+    assert [e.kind for e in d.events] == ["cycle_started"]
+
+
+def test_a_start_that_never_gets_a_reading_says_so_after_two_periods() -> None:
+    r = Rig(Params(loops=(BATH,)))
+    r.request("start")
+    d = r.run_until(lambda d: bool(d.events), 3.0)
+    assert [(e.kind, e.reason) for e in d.events] == [("rejected", "not_ready")]
+    assert "no reading from the bathroom sensor yet" in str(d.events[0].data["message"])
+
+
+def test_rejections_carry_what_a_person_needs() -> None:
+    r = rig(min_rest_s=30.0)
+    d = r.request("start", "garage")
+    assert d.events[0].data == {"loops": "bathroom"}
+    r.request("start")
+    r.run(3.0)
+    r.request("stop")
+    r.run(5.0)
+    d = r.request("start")
+    assert (
+        d.events[0].reason == "rest" and 20.0 <= float(d.events[0].data["retry_in_s"] or 0) <= 30.0
+    )
+    r.set_loop("bathroom", -127.0)
+    r.run(31.0)
+    d = r.request("start")
+    assert d.events[0].reason == "fault" and d.events[0].data["fault"] == "sensor_invalid"

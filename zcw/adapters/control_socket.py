@@ -41,6 +41,7 @@ class ControlServer:
         self._handler = handler
         self._streamer = streamer
         self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,13 @@ class ControlServer:
         os.chmod(self.path, 0o660)
 
     async def close(self) -> None:
+        # A `zcw monitor` client waits on the daemon's events forever: end it here, quietly,
+        # rather than leave asyncio to cancel it at exit with a traceback in the log.
+        for task in list(self._clients):
+            task.cancel()
+        for task in list(self._clients):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -66,6 +74,9 @@ class ControlServer:
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             while line := await reader.readline():
                 try:
@@ -82,7 +93,13 @@ class ControlServer:
                 await _send(writer, await self._handler(request))
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # close() ends a monitor client this way. Ending the task normally matters: on
+            # Python 3.11 asyncio's stream callback logs a traceback for a cancelled handler.
+            pass
         finally:
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

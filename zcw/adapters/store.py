@@ -79,10 +79,15 @@ class CycleRecord:
 class Store:
     """A small, synchronous SQLite store. Use as a context manager; ``close`` is idempotent."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # `zcw history` with no daemon: look, never create or change.
+            uri = f"file:{path}?mode=ro"
+            self._db: sqlite3.Connection | None = sqlite3.connect(uri, uri=True, timeout=5.0)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db: sqlite3.Connection | None = sqlite3.connect(str(path), timeout=5.0)
+        self._db = sqlite3.connect(str(path), timeout=5.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)

@@ -77,6 +77,12 @@ class ControlHandler:
         self._daemon.submit(request)
         status = await self._next_status()
         events = [event_dict(e) for e in status.events if e.source in (Source.CLI, None)]
+        # A start is always answered, but maybe a tick or two later: the core holds one asked
+        # before the loop's first reading for up to two sensor periods.
+        deadline = asyncio.get_running_loop().time() + REPLY_TIMEOUT_S - 1.0
+        while cmd == "start" and not events and asyncio.get_running_loop().time() < deadline:
+            status = await self._next_status()
+            events = [event_dict(e) for e in status.events if e.source is Source.CLI]
         return {"ok": True, "events": events, "status": status_dict(status)}
 
     def _calendar(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,9 @@ LATE_STOP_MARGIN_K = 0.5
 UNFITTED_CYCLES = 3
 # Faults that tell of something the bridge did by itself: shown until the next cycle starts.
 BRIDGE_EVENT_FAULTS = frozenset({"bridge_local_close", "bridge_dead_man"})
+# A start asked before anything is wrong but before the loop has a reading (the daemon just
+# started, the bridge just reconnected) waits this many sensor periods for one.
+HOLD_PERIODS = 2.0
 # Two max_run aborts in a row latch: something is broken, not just a cold day.
 MAX_RUN_REPEAT_LATCH = 2
 # Right after start-up the bridge is still connecting and no reading has arrived yet; that
@@ -239,6 +242,8 @@ class Controller:
         self._created_s = now_s
         self._relays = Relays.off(params.loop_names)
         self._bridge_online = True
+        # Starts asked before the bridge or the loop's first reading was there (HOLD_PERIODS).
+        self._held: list[tuple[Request, float]] = []
 
     # ------------------------------------------------------------------ public API
 
@@ -301,6 +306,9 @@ class Controller:
         self._update_bridge_fault(bridge_online)
         for notice in notices:
             self._on_bridge(notice)
+        held, self._held = self._held, []
+        for req, since_s in held:
+            self._start(req, since_s)
         for req in requests:
             self._handle(req)
         self._advance()
@@ -625,17 +633,27 @@ class Controller:
                 run.state = "aborted"
         self._begin_stop()
 
-    def _start(self, req: Request) -> None:
+    def _start(self, req: Request, since_s: float | None = None) -> None:
         name = req.loop or self.params.default_loop
         emit = self._emitter(name, req.source)
         if name not in self.params.loop_names:
-            emit("rejected", "unknown_loop")
+            emit("rejected", "unknown_loop", loops=", ".join(self.params.loop_names))
             return
         if self.mode == "away" and req.source.automatic:
             emit("rejected", "away")
             return
         if self._must_be_off() or not self._loop_ready(name):
-            emit("rejected", "fault")
+            blocking = self._blocking_fault(name)
+            if blocking is not None:
+                emit("rejected", "fault", fault=blocking.code, message=blocking.message)
+                return
+            # Nothing is wrong yet: the bridge is still connecting or the loop's first
+            # reading has not come. Hold the request a little rather than refuse it.
+            since_s = self._now_s if since_s is None else since_s
+            if self._now_s - since_s < HOLD_PERIODS * self.params.sensor_period_s:
+                self._held.append((req, since_s))
+                return
+            emit("rejected", "not_ready", message=self._not_ready(name))
             return
         lp = self.params.loop(name)
         run = self._runs.get(name)
@@ -651,7 +669,11 @@ class Controller:
             emit("joined", None)
             return
         if self._phase is Phase.STOPPING or self._resting():
-            emit("rejected", "rest")
+            end = self._last_end_s if self._last_end_s is not None else self._now_s
+            wait_s = max(self.params.min_rest_s - (self._now_s - end), 0.0)
+            if self._phase is Phase.STOPPING:
+                wait_s = self.params.valve_lag_s + self.params.min_rest_s
+            emit("rejected", "rest", retry_in_s=round(wait_s, 1))
             return
         self._begin_cycle(lp, req.source)
         emit("cycle_started", None)
@@ -665,9 +687,21 @@ class Controller:
             return False
         return ("bridge_binding", name) not in self._faults
 
-    def _emitter(self, loop: str, source: Source) -> Callable[[EventKind, str | None], None]:
-        def emit(kind: EventKind, reason: str | None) -> None:
-            self._emit(kind, loop=loop, source=source, reason=reason)
+    def _blocking_fault(self, name: str) -> Fault | None:
+        """The fault that keeps ``name`` from starting, if one is raised (latched first)."""
+        blocking = {*F.sensor_codes("loop"), *F.sensor_codes("cold-line"), "bridge_binding"}
+        faults = [f for f in self._faults.values() if f.latching or f.code == "bridge_offline"]
+        faults += [f for f in self._faults.values() if f.loop == name and f.code in blocking]
+        return faults[0] if faults else None
+
+    def _not_ready(self, name: str) -> str:
+        if not self._bridge_online:
+            return "the bridge is not connected yet"
+        return f"no reading from the {name} sensor yet; try again in a few seconds"
+
+    def _emitter(self, loop: str, source: Source) -> Callable[..., None]:
+        def emit(kind: EventKind, reason: str | None, **data: float | str | None) -> None:
+            self._emit(kind, loop=loop, source=source, reason=reason, data=data)
 
         return emit
 

@@ -1,0 +1,85 @@
+"""Events and outcomes in words a person reads, for the command line and the dashboard.
+
+The machine names (``rest``, ``unknown_loop``, ``max_run``) stay in the JSON, MQTT and the
+history; people get a sentence that says what happened and, when something was refused,
+what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Why a cycle ended, by its outcome or abort reason.
+OUTCOMES = {
+    "hot": "hot water arrived",
+    "stopped": "stopped on request",
+    "shutdown": "the daemon stopped",
+    "max_run": "hot water did not arrive within max_run_s",
+    "heater_not_firing": "the heater did not fire",
+    "sensor_fault": "the loop sensor failed",
+    "sensor_stuck": "the loop sensor was stuck",
+    "cold_sensor_fault": "the cold-line sensor failed",
+    "cold_line_overrun": "the cold line got too hot",
+    "bridge_offline": "the bridge went offline",
+    "bridge_rebooted": "the bridge restarted",
+    "bridge_local_close": "the bridge closed the valve by itself",
+    "bridge_refused": "the bridge refused to open the valve",
+    "bridge_dead_man": "the bridge turned everything off (it heard nothing from zcw)",
+    "bridge_cap": "the bridge's 600 s cap cut a relay",
+    "bridge_bind_refused": "the bridge has no local thermostat for the valve",
+    "internal_error": "an internal error turned everything off",
+}
+
+
+def outcome_text(outcome: str) -> str:
+    """A cycle's outcome in words; a safety veto names its rules."""
+    if outcome.startswith("safety_veto:"):
+        return f"the safety supervisor vetoed it ({outcome.split(':', 1)[1]})"
+    return OUTCOMES.get(outcome, outcome.replace("_", " "))
+
+
+def event_text(e: dict[str, Any]) -> str:
+    """One event (as `zcw/event` carries it) as a sentence."""
+    kind = str(e.get("event", "?"))
+    loop = str(e.get("loop") or "")
+    reason = str(e.get("reason") or "")
+    on = f" {loop}" if loop else ""
+    if kind == "cycle_started":
+        return f"heating{on}: the valve opens, then the pump starts"
+    if kind == "joined":
+        return f"{loop or 'the loop'} joined the cycle already running"
+    if kind == "already_hot":
+        return f"{loop or 'the loop'} is already hot: nothing to do"
+    if kind == "hot_ready":
+        after = e.get("time_to_hot_s")
+        return f"hot water at{on}" + (f" after {after} s" if after is not None else "")
+    if kind == "rejected":
+        return f"not started{on}: {_refusal(reason, e)}"
+    if kind == "cycle_aborted":
+        return f"cycle ended early{on}: {outcome_text(reason)}"
+    if kind == "cycle_stopped":
+        return f"stopped{on}"
+    if kind == "fault":
+        return f"fault {reason}: {e.get('message', '')}".rstrip(": ")
+    if kind == "fault_cleared":
+        return f"fault {reason} cleared"
+    if kind == "mode_changed":
+        return f"mode is now {reason}"
+    return f"{kind}{on}" + (f": {reason}" if reason else "")
+
+
+def _refusal(reason: str, e: dict[str, Any]) -> str:
+    if reason == "rest":
+        wait = e.get("retry_in_s")
+        return "the pump rests between cycles" + (
+            f"; try again in {float(wait):.0f} s" if wait is not None else ""
+        )
+    if reason == "away":
+        return "away mode holds scheduled and learned pre-heats (`zcw mode auto` ends it)"
+    if reason == "unknown_loop":
+        return f"there is no such loop; the loops are: {e.get('loops', '?')}"
+    if reason == "fault":
+        return f"{e.get('fault', 'a fault')}: {e.get('message', '')} (see `zcw status`)"
+    if reason == "not_ready":
+        return str(e.get("message", "zcw is not ready yet"))
+    return reason.replace("_", " ")
