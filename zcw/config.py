@@ -240,6 +240,9 @@ class Config(_Model):
     def socket_path(self) -> Path:
         if self.control.socket is not None:
             return self.control.socket.expanduser()
+        service = os.environ.get("RUNTIME_DIRECTORY")  # systemd's RuntimeDirectory=zcw
+        if service:
+            return Path(service.split(":")[0]) / "zcw.sock"
         runtime = os.environ.get("XDG_RUNTIME_DIR")
         if runtime:
             return Path(runtime) / "zcw.sock"
@@ -249,6 +252,9 @@ class Config(_Model):
     def store_path(self) -> Path:
         if self.store.path is not None:
             return self.store.path.expanduser()
+        service = os.environ.get("STATE_DIRECTORY")  # systemd's StateDirectory=zcw
+        if service:
+            return Path(service.split(":")[0]) / "history.db"
         state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(state) / "zcw" / "history.db"
 

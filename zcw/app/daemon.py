@@ -30,6 +30,9 @@ class Status:
     bridge_online: bool
     bridge_detail: str
     events: tuple[Event, ...]
+    # False when this tick raised and everything was turned off instead (I7): the systemd
+    # watchdog is fed only by healthy ticks.
+    healthy: bool = True
 
 
 Observer = Callable[[Status], None]
@@ -82,6 +85,7 @@ class Daemon:
     def tick(self) -> Status:
         now = self.clock.now_s()
         hw = HardwareState(online=False, readings={}, confirmed={}, detail="not polled")
+        healthy = True
         try:
             hw = self.hardware.poll()
             self._log_bridge(hw)
@@ -105,6 +109,7 @@ class Daemon:
         except Exception as exc:  # I7: anything unknown turns everything off
             log.exception("control tick failed; turning everything off")
             decision = self.controller.fail_safe(now, type(exc).__name__)
+            healthy = False
         try:
             self.hardware.apply(self.wiring.command(decision.relays))
         except Exception:  # the bridge's dead-man and deadlines keep the relays safe
@@ -120,6 +125,7 @@ class Daemon:
             bridge_online=hw.online,
             bridge_detail=hw.detail,
             events=decision.events,
+            healthy=healthy,
         )
         self._notify(self.status)
         return self.status

@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.live import Live
 
 from zcw.adapters.control_socket import ControlServer
+from zcw.adapters.systemd import SystemdNotifier
 from zcw.app.clock import SteppedClock
 from zcw.app.compose import Adapters
 from zcw.app.control import ControlHandler
 from zcw.app.daemon import Daemon, Observer, Status
+from zcw.app.service import ServiceWatch
 from zcw.config import Config
 from zcw.domain.model import Request, Source
 from zcw.errors import ControlSocketError
@@ -171,6 +173,9 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
 
     adapters = adapters or Adapters()
+    service = ServiceWatch(SystemdNotifier())
+    if service.notifier.active:
+        daemon.observe(service)
     handler = ControlHandler(daemon, adapters.store, adapters.schedule)
     server = ControlServer(cfg.socket_path, handler.handle, handler.stream)
     try:
@@ -193,6 +198,7 @@ async def serve(
             _log_state_changes(daemon)
             await stop.wait()
     finally:
+        service.stopping()
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await task
