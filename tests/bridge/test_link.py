@@ -41,6 +41,7 @@ class FakeBridge:
         self.path = os.ttyname(slave)
         self.received: list[Frame] = []
         self.naks: dict[str, str] = {}  # command kind -> the reason to refuse it with
+        self.mask = 0  # the relays it reports as on
         self._seq = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -65,7 +66,11 @@ class FakeBridge:
 
     def _serve(self) -> None:
         decoder = Decoder()
+        next_report = 0.0
         while not self._stop.is_set():
+            if time.monotonic() >= next_report:  # a bridge reports its relays every second
+                next_report = time.monotonic() + 1.0
+                self.send("R", self.mask, "ok")
             try:
                 data = os.read(self.master, 4096)
             except (BlockingIOError, OSError):
@@ -81,7 +86,7 @@ class FakeBridge:
                 if frame.kind == "HELLO":
                     self.send("INFO", "1.1.0", 2, 3, "power_on", 1)
                     self.send("ROM", 0, ROM)
-                    self.send("R", 0, "ok")
+                    self.send("R", self.mask, "ok")
 
     def close(self) -> None:
         self._stop.set()
@@ -126,7 +131,7 @@ def test_the_handshake_takes_the_relay_count_and_sensors_from_the_bridge(
     assert link.relays == 3 and link.firmware == "1.1.0"
     wait(lambda: "BIND" in fake.kinds(), "the valve bound to its sensor")
     assert [n.kind for n in notices(link)] == ["bound"]
-    fake.send("R", 0b111, "ok")
+    fake.mask = 0b111
     wait(lambda: link.poll().confirmed == {0: True, 1: True, 2: True}, "three channels")
 
 
@@ -204,7 +209,7 @@ def test_a_reader_that_stopped_is_restarted_by_the_next_poll(
     link._thread = dead  # as if it had died of something no except clause caught
     link.poll()
     assert link.reader_restarts == 1 and link._thread.is_alive()
-    fake.send("R", 0b10, "ok")
+    fake.mask = 0b10
     wait(lambda: link.poll().confirmed.get(1) is True, "frames read again")
 
 
