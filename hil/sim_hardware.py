@@ -84,6 +84,7 @@ class SimHardware:
             confirmed={ch: ch in self._deadline_s for ch in self._channels()},
             presses=presses,
             detail="simulated bridge",
+            firmware="simulated",
         )
 
     def close(self) -> None:

@@ -51,6 +51,7 @@ class HardwareState:
     rebooted: bool = False
     faults: Sequence[str] = field(default_factory=tuple)
     detail: str = ""
+    firmware: str = ""  # the bridge firmware's version, once it has said
 
 
 class Hardware(Protocol):

@@ -30,6 +30,7 @@ class Status:
     bridge_online: bool
     bridge_detail: str
     events: tuple[Event, ...]
+    bridge_firmware: str = ""
 
 
 Observer = Callable[[Status], None]
@@ -109,6 +110,7 @@ class Daemon:
             bridge_online=hw.online,
             bridge_detail=hw.detail,
             events=decision.events,
+            bridge_firmware=hw.firmware,
         )
         self._notify(self.status)
         return self.status

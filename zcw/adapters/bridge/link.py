@@ -141,6 +141,7 @@ class SerialBridge:
                 rebooted=rebooted,
                 faults=faults,
                 detail=f"{self.port}" if online else f"{self.port}: {self.problem}",
+                firmware=self.info[0] if self.info else "",
             )
 
     @property
