@@ -49,10 +49,10 @@ class Totals:
         """The ``totals`` block of the MQTT state (kWh and L, as Home Assistant wants them)."""
 
         def kwh(kj: float) -> float | None:
-            return round(kj / KJ_PER_KWH, 3) if self.known else None
+            return round(float(kj) / KJ_PER_KWH, 3) if self.known else None
 
         def litres(value: float) -> float | None:
-            return round(value, 1) if self.known else None
+            return round(float(value), 1) if self.known else None
 
         return {
             "energy_kwh": kwh(sum(self.energy_kj.values())),
@@ -143,7 +143,9 @@ class HistoryRecorder:
             except sqlite3.Error:
                 self._today, self._day_end = 0, now + 60.0
         known = self.meter is not None and self.meter.flow_lpm is not None
-        return Totals(dict(self._water), dict(self._energy), self._today, known=known)
+        # Every configured loop has its figures, 0 before its first cycle (not unknown).
+        zero = dict.fromkeys(self._params.loop_names, 0.0) if self._params is not None else {}
+        return Totals(zero | self._water, zero | self._energy, self._today, known=known)
 
     def __call__(self, status: Status) -> None:
         try:
