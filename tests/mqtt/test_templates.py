@@ -121,9 +121,8 @@ def check_output(entity: EntityDescription, field: str, out: str) -> None:
         assert out in ("ON", "OFF", "None"), (entity.key, out)
     elif entity.platform == "select":
         assert out in fields["options"], (entity.key, out)
-    elif entity.platform == "sensor" and "unit_of_measurement" in fields:
-        if out != "None":  # Home Assistant's "unknown"
-            float(out)
+    elif entity.platform == "sensor" and "unit_of_measurement" in fields and out != "None":
+        float(out)  # "None" is Home Assistant's unknown; anything else must be a number
 
 
 def test_a_loop_missing_from_the_state_renders_unknown_not_an_error() -> None:
