@@ -106,8 +106,6 @@ class MqttBridge:
     # -- outgoing -----------------------------------------------------------------------
 
     def _on_status(self, status: Status) -> None:
-        for event in status.events:
-            self._publish_event(event_dict(event))
         if self._handshake is not None and self.link.connected:
             handshake, self._handshake = self._handshake, None
             if self._publish_state(status, force=True):
@@ -116,7 +114,12 @@ class MqttBridge:
                     self._publish(self.topics.availability, "online", retain=True)
             else:
                 self._handshake = handshake  # not sent: try again at the next tick
+            # This tick's events follow, so the event entity is available when they come.
+            for event in status.events:
+                self._publish_event(event_dict(event))
             return
+        for event in status.events:
+            self._publish_event(event_dict(event))
         self._publish_state(status)
 
     def state_payload(self, status: Status) -> str:
