@@ -94,6 +94,7 @@ class SimHardware:
             presses=presses,
             notices=notices,
             detail="simulated bridge",
+            firmware="simulated",
         )
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -164,7 +165,7 @@ def test_random_documents_only_ever_raise_config_error(data: dict[str, object]) 
 @pytest.mark.parametrize(
     ("content", "code"),
     [
-        (None, 0),
+        (None, 2),  # no config anywhere: it says where it looked
         ("topology = 3\n", 2),
         ("[[loops]]\nname = 'Bad Name'\n", 2),
         ("not toml at all ===", 2),
@@ -176,7 +177,9 @@ def test_config_check_command(tmp_path: Path, content: str | None, code: int) ->
         path = tmp_path / "c.toml"
         path.write_text(content)
         args += ["-c", str(path)]
-    out = subprocess.run(args, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "ZCW_CONFIG"}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
     assert out.returncode == code, out
     assert "Traceback" not in out.stdout + out.stderr
 
@@ -245,7 +248,9 @@ def test_a_clamp_on_plastic_without_t_cold_is_warned_about(
     tmp_path: Path, edit: tuple[str, str], warned: bool
 ) -> None:
     path = tmp_path / "c.toml"
-    path.write_text(CLAMP.replace(edit[0], edit[1], 1) if edit[0] else CLAMP)
+    text = CLAMP.replace(edit[0], edit[1], 1) if edit[0] else CLAMP
+    # A T_cold probe needs its ROM id too (an extra one does no harm where it is unused).
+    path.write_text(text.replace("[sensors]\n", '[sensors]\nbathroom_cold = "28aa00000000000f"\n'))
     cfg = load_config(path)
     found = advice(cfg)
     assert bool(found) == warned

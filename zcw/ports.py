@@ -60,7 +60,7 @@ class HardwareState:
     rebooted: bool = False
     notices: Sequence[ChannelNotice] = field(default_factory=tuple)
     detail: str = ""
-    firmware: str = ""
+    firmware: str = ""  # the bridge firmware's version, once it has said
 
 
 class Hardware(Protocol):

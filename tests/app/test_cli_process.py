@@ -111,9 +111,9 @@ def test_control_socket_commands_against_a_running_daemon(tmp_path: Path) -> Non
         assert "learned: sensor lag not yet, transit not yet" in text.stdout
         out = subprocess.run([*ZCW, "start", "-c", str(cfg)], capture_output=True, text=True)
         assert out.returncode == 0, out
-        assert "cycle_started on bathroom" in out.stdout
+        assert "heating bathroom" in out.stdout
         again = subprocess.run([*ZCW, "start", "-c", str(cfg)], capture_output=True, text=True)
-        assert "joined" in again.stdout
+        assert "bathroom joined the cycle already running" in again.stdout
         status = json.loads(
             subprocess.run(
                 [*ZCW, "status", "--json", "-c", str(cfg)], capture_output=True, text=True
@@ -124,7 +124,7 @@ def test_control_socket_commands_against_a_running_daemon(tmp_path: Path) -> Non
         bad = subprocess.run(
             [*ZCW, "start", "garage", "-c", str(cfg)], capture_output=True, text=True
         )
-        assert bad.returncode == 1 and "unknown_loop" in bad.stdout
+        assert bad.returncode == 1 and "there is no such loop" in bad.stdout
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
         assert proc.returncode == 0

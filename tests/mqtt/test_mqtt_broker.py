@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
 
 from zcw.adapters.mqtt_client import MqttSettings
 from zcw.adapters.mqtt_payloads import CommandRejected, Topics, parse_command
@@ -20,6 +17,7 @@ from zcw.app.mqtt_bridge import MqttBridge
 from zcw.app.sim import build_sim
 from zcw.config import default_config
 from zcw.testing.broker import PASSWORD, USERNAME, Broker, write_other_ca
+from zcw.testing.ha import Observer
 from zcw.testing.live import LiveSim
 from zcw.testing.processes import reap
 
@@ -27,56 +25,7 @@ TOPICS = Topics("zcw", "homeassistant")
 DEVICE = "zcw_test"
 
 
-class Observer:
-    """A Home Assistant stand-in: a plain paho client that records everything it sees."""
-
-    def __init__(self, port: int) -> None:
-        # Every message ever received, in order; expect() looks past what it already matched.
-        self.log: list[tuple[str, bytes, bool]] = []
-        self._cursor: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="ha")
-
-        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
-            with self._lock:
-                self.log.append((m.topic, bytes(m.payload), bool(m.retain)))
-
-        self.client.on_message = on_message
-        connected = threading.Event()
-        self.client.on_connect = lambda *_a: connected.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert connected.wait(5)
-        self.client.subscribe("zcw/#", qos=1)
-        self.client.subscribe("homeassistant/#", qos=1)
-
-    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-
-    def expect(self, topic: str, predicate: object = None, timeout_s: float = 10.0) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                start = self._cursor.get(topic, 0)
-                for i in range(start, len(self.log)):
-                    t, payload, _ = self.log[i]
-                    if t == topic and (predicate is None or predicate(payload)):  # type: ignore[operator]
-                        self._cursor[topic] = i + 1
-                        return payload
-            time.sleep(0.01)
-        raise AssertionError(f"no matching message on {topic} within {timeout_s} s")
-
-    def skip_past(self) -> None:
-        """Only messages from now on count for later expect() calls."""
-        with self._lock:
-            self._cursor = dict.fromkeys({t for t, _, _ in self.log}, len(self.log))
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def event_is(kind: str) -> object:
+def event_is(kind: str) -> Callable[[bytes], bool]:
     return lambda p: json.loads(p).get("event") == kind
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zcw.adapters.mqtt_payloads import (
+    EVENT_TYPES,
     MAX_COMMAND_BYTES,
     Command,
     CommandRejected,
@@ -18,6 +20,7 @@ from zcw.adapters.mqtt_payloads import (
     entity_discovery,
     parse_command,
 )
+from zcw.domain.model import EventKind
 
 LOOPS = ("bathroom", "kitchen")
 NOW = 1_800_000_000.0
@@ -103,32 +106,48 @@ def test_fuzzed_payloads_parse_or_are_rejected_never_crash(payload: bytes) -> No
 # ------------------------------------------------------------------ discovery schema
 
 TOPICS = Topics("zcw", "homeassistant")
-SENSORS = [
-    ("bathroom", "value_json.loops.bathroom.temp_c"),
-    ("kitchen", "value_json.loops.kitchen.temp_c"),
-]
 # Home Assistant's documented MQTT platform fields (the subset zcw uses), per platform.
 REQUIRED = {
-    "button": {"command_topic"},
-    "sensor": {"state_topic"},
-    "binary_sensor": {"state_topic"},
-    "select": {"command_topic", "options"},
+    "button": {"command_topic", "qos"},
+    "sensor": {"state_topic", "qos"},
+    "binary_sensor": {"state_topic", "qos"},
+    "select": {"command_topic", "options", "qos"},
+    "event": {"state_topic", "event_types", "qos"},
 }
-ALLOWED_COMMON = {"platform", "unique_id", "name", "icon", "value_template"}
+ALLOWED_COMMON = {
+    "platform",
+    "unique_id",
+    "name",
+    "icon",
+    "value_template",
+    "qos",
+    "entity_category",
+    "json_attributes_topic",
+    "json_attributes_template",
+}
 ALLOWED = {
     "button": {"command_topic", "payload_press"},
-    "sensor": {"state_topic", "device_class", "unit_of_measurement", "state_class", "expire_after"},
+    "sensor": {
+        "state_topic",
+        "device_class",
+        "unit_of_measurement",
+        "state_class",
+        "expire_after",
+        "suggested_display_precision",
+    },
     "binary_sensor": {"state_topic", "device_class"},
     "select": {"command_topic", "command_template", "state_topic", "options"},
+    "event": {"state_topic", "event_types"},
 }
 DEVICE_CLASSES = {
-    "sensor": {"temperature"},
-    "binary_sensor": {"running", "opening", "problem"},
+    "sensor": {"temperature", "energy", "water", "duration"},
+    "binary_sensor": {"running", "opening", "problem", "connectivity"},
 }
+UNITS = {"temperature": "°C", "energy": "kWh", "water": "L", "duration": "s"}
 
 
 def test_device_discovery_matches_home_assistant_schema() -> None:
-    entities = entity_descriptions(TOPICS, LOOPS, SENSORS)
+    entities = entity_descriptions(TOPICS, LOOPS, cold=["kitchen"], heater_out=True)
     payload = device_discovery(TOPICS, "zcw_test", "0.1.0", entities)
     assert TOPICS.device_config("zcw_test") == "homeassistant/device/zcw_test/config"
     assert set(payload) == {"device", "origin", "availability", "components", "qos"}
@@ -137,11 +156,15 @@ def test_device_discovery_matches_home_assistant_schema() -> None:
     assert payload["availability"] == [{"topic": "zcw/availability"}]
     comps = payload["components"]
     platforms = sorted(c["platform"] for c in comps.values())
-    # a start button per loop + stop, a temperature per sensor, pump + valves + problem, mode
-    assert platforms.count("button") == len(LOOPS) + 1
-    assert platforms.count("sensor") == len(SENSORS)
-    assert platforms.count("binary_sensor") == 1 + len(LOOPS) + 1
+    # a start button per loop, stop, reset
+    assert platforms.count("button") == len(LOOPS) + 2
+    # a temperature per loop + 1 cold + heater out, energy and water (total + per loop),
+    # last time to hot, cycles today, bridge firmware
+    assert platforms.count("sensor") == len(LOOPS) + 2 + 2 * (1 + len(LOOPS)) + 3
+    # pump + valves + problem + bridge
+    assert platforms.count("binary_sensor") == 1 + len(LOOPS) + 1 + 1
     assert platforms.count("select") == 1
+    assert platforms.count("event") == 1
     unique = [c["unique_id"] for c in comps.values()]
     assert len(unique) == len(set(unique))
     for key, comp in comps.items():
@@ -149,33 +172,63 @@ def test_device_discovery_matches_home_assistant_schema() -> None:
         assert "object_id" not in comp, "object_id is deprecated"
         assert REQUIRED[platform] <= set(comp), key
         assert set(comp) <= ALLOWED_COMMON | ALLOWED[platform], (key, set(comp))
-        for topic_key in ("state_topic", "command_topic"):
+        # HA 2025.4 does not hand the device-level qos down: every component says QoS 1.
+        assert comp["qos"] == 1, key
+        for topic_key in ("state_topic", "command_topic", "json_attributes_topic"):
             if topic_key in comp:
-                assert comp[topic_key] in ("zcw/state", "zcw/set")
+                assert comp[topic_key] in ("zcw/state", "zcw/set", "zcw/event")
         if "device_class" in comp:
             assert comp["device_class"] in DEVICE_CLASSES[platform]
-        if platform == "sensor":
-            assert comp["unit_of_measurement"] == "°C"
+            if platform == "sensor":
+                assert comp["unit_of_measurement"] == UNITS[comp["device_class"]], key
+        if comp.get("device_class") == "temperature":
             assert comp["expire_after"] > 60
+            assert comp["suggested_display_precision"] == 1
+        if comp.get("device_class") in ("energy", "water"):
+            assert comp["state_class"] == "total_increasing"
+        if "entity_category" in comp:
+            assert comp["entity_category"] == "diagnostic"
     assert comps["mode"]["options"] == ["auto", "away"]
     press = json.loads(comps["start_kitchen"]["payload_press"])
     assert parse(json.dumps(press)) == Command("start", "kitchen")
+    assert parse(comps["reset"]["payload_press"]) == Command("reset")
+    assert comps["problem"]["json_attributes_topic"] == "zcw/state"
+    assert comps["event"]["state_topic"] == "zcw/event"
+    assert comps["event"]["event_types"] == list(EVENT_TYPES)
+    diagnostics = {k for k, c in comps.items() if c.get("entity_category") == "diagnostic"}
+    assert diagnostics == {"last_time_to_hot", "cycles_today", "bridge", "bridge_firmware"}
+
+
+def test_event_types_come_from_the_core() -> None:
+    assert set(EVENT_TYPES) == {*get_args(EventKind), "command_rejected"}
+    for kind in ("joined", "cycle_stopped", "mode_changed", "fault_cleared"):
+        assert kind in EVENT_TYPES
 
 
 def test_removed_loop_is_reduced_to_its_platform() -> None:
-    entities = entity_descriptions(TOPICS, ("bathroom",), SENSORS[:1])
+    entities = entity_descriptions(TOPICS, ("bathroom",))
     payload = device_discovery(
         TOPICS, "zcw_test", "0.1.0", entities, removed=[("temp_kitchen", "sensor")]
     )
     assert payload["components"]["temp_kitchen"] == {"platform": "sensor"}
 
 
-def test_per_entity_discovery_has_device_and_availability() -> None:
-    entity = entity_descriptions(TOPICS, LOOPS, SENSORS)[0]
-    body = entity_discovery(TOPICS, "zcw_test", "0.1.0", entity)
-    assert "platform" not in body and "object_id" not in body
-    assert body["availability_topic"] == "zcw/availability"
-    assert body["device"]["identifiers"] == ["zcw_test"]
+def test_per_entity_discovery_has_device_availability_and_qos() -> None:
+    for entity in entity_descriptions(TOPICS, LOOPS):
+        body = entity_discovery(TOPICS, "zcw_test", "0.1.0", entity)
+        assert "platform" not in body and "object_id" not in body
+        assert body["availability_topic"] == "zcw/availability"
+        assert body["device"]["identifiers"] == ["zcw_test"]
+        assert body["qos"] == 1
     assert TOPICS.entity_config("button", "zcw_test", "start_bathroom") == (
         "homeassistant/button/zcw_test/start_bathroom/config"
     )
+
+
+def test_entity_ids_are_the_ones_home_assistant_derives() -> None:
+    ids = {e.key: e.entity_id for e in entity_descriptions(TOPICS, LOOPS, cold=["bathroom"])}
+    assert ids["temp_bathroom"] == "sensor.zcw_hot_water_temperature_bathroom"
+    assert ids["temp_bathroom_cold"] == "sensor.zcw_hot_water_temperature_bathroom_cold"
+    assert ids["start_kitchen"] == "button.zcw_hot_water_start_kitchen"
+    assert ids["reset"] == "button.zcw_hot_water_reset_faults"
+    assert ids["event"] == "event.zcw_hot_water_event"

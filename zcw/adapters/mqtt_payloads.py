@@ -5,15 +5,19 @@ No I/O here, so every payload has test vectors. Raw examples::
     zcw/set  ← start
     zcw/set  ← {"action": "start", "loop": "bathroom"}
     zcw/set  ← {"mode": "away"}
-    zcw/event → {"event": "command_rejected", "error": "unknown action 'boil'; expected ..."}
+    zcw/event → {"event_type": "command_rejected", "event": "command_rejected",
+                 "error": "unknown action 'boil'; expected ..."}
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from zcw.domain.model import EventKind
 
 MAX_COMMAND_BYTES = 512
 # A command carrying a timestamp older than this is stale: it waited in some queue while
@@ -138,7 +142,17 @@ def _command_from_obj(obj: dict[str, Any], *, loops: Sequence[str], now_unix_s: 
     return Command(action=action, loop=loop)  # type: ignore[arg-type]
 
 
+# --------------------------------------------------------------------------- events
+
+# Every event type zcw/event carries: the core's kinds, plus the MQTT adapter's own
+# ``command_rejected``. Derived from the core's EventKind, so a new kind is announced as is.
+EVENT_TYPES: tuple[str, ...] = (*get_args(EventKind), "command_rejected")
+
+
 # --------------------------------------------------------------------------- discovery
+
+DEVICE_NAME = "zcw hot water"
+QOS = 1  # Home Assistant does not pass a device-level qos to the components: set per component
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,62 +164,145 @@ class EntityDescription:
     name: str
     fields: tuple[tuple[str, Any], ...]
 
+    @property
+    def entity_id(self) -> str:
+        """The entity id Home Assistant derives from the device's and the entity's names."""
+        return f"{self.platform}.{slugify(f'{DEVICE_NAME} {self.name}')}"
+
+    @property
+    def templates(self) -> dict[str, str]:
+        """Every Jinja template this entity renders against a state or event payload."""
+        return {k: v for k, v in self.fields if k.endswith("_template") and k != "command_template"}
+
+
+def slugify(text: str) -> str:
+    """Home Assistant's entity-id slug, for the names zcw uses (ASCII words)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+# Templates read the state defensively: a loop or a field the state does not (yet) carry
+# renders "None", which Home Assistant takes as unknown, never as a template error. The state
+# retained from an older run may lack a loop that a new discovery already names.
+def _loop_field(loop: str, field_: str) -> str:
+    return f"{{{{ value_json.loops.get('{loop}', {{}}).get('{field_}') }}}}"
+
+
+def _top_field(*path: str) -> str:
+    expr = "value_json"
+    for part in path[:-1]:
+        expr = f"({expr}.get('{part}') or {{}})"
+    return f"{{{{ {expr}.get('{path[-1]}') }}}}"
+
+
+def _on_off(expr: str) -> str:
+    """ON/OFF from a value that may be missing (None: unknown)."""
+    return f"{{% set v = {expr} %}}{{{{ 'None' if v is none else ('ON' if v else 'OFF') }}}}"
+
+
+def _button(
+    key: str, name: str, press: dict[str, str], topics: Topics, **extra: Any
+) -> EntityDescription:
+    return EntityDescription(
+        key,
+        "button",
+        name,
+        (
+            ("command_topic", topics.set),
+            ("payload_press", json.dumps(press)),
+            ("qos", QOS),
+            *extra.items(),
+        ),
+    )
+
+
+def _sensor(key: str, name: str, template: str, topics: Topics, **extra: Any) -> EntityDescription:
+    return EntityDescription(
+        key,
+        "sensor",
+        name,
+        (("state_topic", topics.state), ("value_template", template), ("qos", QOS), *extra.items()),
+    )
+
+
+def _binary(key: str, name: str, template: str, topics: Topics, **extra: Any) -> EntityDescription:
+    return EntityDescription(
+        key,
+        "binary_sensor",
+        name,
+        (("state_topic", topics.state), ("value_template", template), ("qos", QOS), *extra.items()),
+    )
+
+
+def _temperature(key: str, name: str, template: str, topics: Topics) -> EntityDescription:
+    return _sensor(
+        key,
+        name,
+        template,
+        topics,
+        device_class="temperature",
+        unit_of_measurement="°C",
+        state_class="measurement",
+        suggested_display_precision=1,
+        expire_after=EXPIRE_AFTER_S,
+    )
+
+
+def _energy(key: str, name: str, template: str, topics: Topics) -> EntityDescription:
+    # kWh, total_increasing: what Home Assistant's Energy dashboard takes.
+    return _sensor(
+        key,
+        name,
+        template,
+        topics,
+        device_class="energy",
+        unit_of_measurement="kWh",
+        state_class="total_increasing",
+        suggested_display_precision=2,
+    )
+
+
+def _water(key: str, name: str, template: str, topics: Topics) -> EntityDescription:
+    return _sensor(
+        key,
+        name,
+        template,
+        topics,
+        device_class="water",
+        unit_of_measurement="L",
+        state_class="total_increasing",
+        suggested_display_precision=1,
+    )
+
 
 def entity_descriptions(
-    topics: Topics, loops: Sequence[str], sensors: Sequence[tuple[str, str]]
+    topics: Topics,
+    loops: Sequence[str],
+    *,
+    cold: Sequence[str] = (),
+    heater_out: bool = False,
 ) -> list[EntityDescription]:
-    """Every entity zcw exposes. ``sensors`` is ``(key, template path)`` per temperature."""
+    """Every entity zcw exposes, in the order of the README's table.
+
+    ``cold`` names the loops with a cold-line sensor; ``heater_out`` says whether the heater
+    has an outlet sensor. Keys are stable: they make the unique ids, so renaming one would
+    orphan the entity in Home Assistant.
+    """
     out: list[EntityDescription] = []
+    # -- controls
     for loop in loops:
-        press = json.dumps({"action": "start", "loop": loop})
         out.append(
-            EntityDescription(
+            _button(
                 f"start_{loop}",
-                "button",
                 f"Start {loop}",
-                (
-                    ("command_topic", topics.set),
-                    ("payload_press", press),
-                    ("icon", "mdi:water-pump"),
-                ),
-            )
-        )
-    out.append(
-        EntityDescription(
-            "stop",
-            "button",
-            "Stop",
-            (("command_topic", topics.set), ("payload_press", json.dumps({"action": "stop"}))),
-        )
-    )
-    for key, path in sensors:
-        out.append(
-            EntityDescription(
-                f"temp_{key}",
-                "sensor",
-                f"Temperature {key.replace('_', ' ')}",
-                (
-                    ("state_topic", topics.state),
-                    ("value_template", f"{{{{ {path} }}}}"),
-                    ("device_class", "temperature"),
-                    ("unit_of_measurement", "°C"),
-                    ("state_class", "measurement"),
-                    ("expire_after", EXPIRE_AFTER_S),
-                ),
-            )
-        )
-    out.append(_binary("pump", "Pump", "running", "value_json.pump", topics))
-    for loop in loops:
-        out.append(
-            _binary(
-                f"valve_{loop}",
-                f"Valve {loop}",
-                "opening",
-                f"value_json.loops.{loop}.valve",
+                {"action": "start", "loop": loop},
                 topics,
+                icon="mdi:water-pump",
             )
         )
-    out.append(_binary("problem", "Problem", "problem", "value_json.fault", topics))
+    out.append(_button("stop", "Stop", {"action": "stop"}, topics, icon="mdi:stop"))
+    out.append(
+        _button("reset", "Reset faults", {"action": "reset"}, topics, icon="mdi:restore-alert")
+    )
     out.append(
         EntityDescription(
             "mode",
@@ -215,31 +312,143 @@ def entity_descriptions(
                 ("command_topic", topics.set),
                 ("command_template", '{"mode": "{{ value }}"}'),
                 ("state_topic", topics.state),
-                ("value_template", "{{ value_json.mode }}"),
+                ("value_template", _top_field("mode")),
                 ("options", list(MODES)),
+                ("qos", QOS),
             ),
+        )
+    )
+    # The schedule work adds its entities here: the learned-mode switch (a `switch` on
+    # zcw/set) and the schedule's next pre-heat (a `sensor`, device_class timestamp).
+    # -- what zcw sees and does
+    for loop in loops:
+        out.append(
+            _temperature(f"temp_{loop}", f"Temperature {loop}", _loop_field(loop, "temp_c"), topics)
+        )
+    for loop in cold:
+        out.append(
+            _temperature(
+                f"temp_{loop}_cold", f"Temperature {loop} cold", _loop_field(loop, "cold_c"), topics
+            )
+        )
+    if heater_out:
+        out.append(
+            _temperature(
+                "temp_heater_out", "Temperature heater out", _top_field("heater_out_c"), topics
+            )
+        )
+    out.append(
+        _binary("pump", "Pump", _on_off("value_json.get('pump')"), topics, device_class="running")
+    )
+    for loop in loops:
+        out.append(
+            _binary(
+                f"valve_{loop}",
+                f"Valve {loop}",
+                _on_off(f"value_json.loops.get('{loop}', {{}}).get('valve')"),
+                topics,
+                device_class="opening",
+            )
+        )
+    out.append(
+        _binary(
+            "problem",
+            "Problem",
+            "{{ 'ON' if value_json.get('fault') else 'OFF' }}",
+            topics,
+            device_class="problem",
+            json_attributes_topic=topics.state,
+            json_attributes_template="{{ (value_json.get('fault') or {}) | tojson }}",
+        )
+    )
+    out.append(
+        EntityDescription(
+            "event",
+            "event",
+            "Event",
+            (
+                ("state_topic", topics.event),
+                ("event_types", list(EVENT_TYPES)),
+                ("qos", QOS),
+                ("icon", "mdi:water-boiler"),
+            ),
+        )
+    )
+    # -- energy and water, from the history store's cycles (never going backwards)
+    out.append(_energy("energy", "Energy", _top_field("totals", "energy_kwh"), topics))
+    for loop in loops:
+        out.append(
+            _energy(
+                f"energy_{loop}",
+                f"Energy {loop}",
+                f"{{{{ ((value_json.get('totals') or {{}}).get('loops') or {{}})"
+                f".get('{loop}', {{}}).get('energy_kwh') }}}}",
+                topics,
+            )
+        )
+    out.append(_water("water", "Water", _top_field("totals", "water_l"), topics))
+    for loop in loops:
+        out.append(
+            _water(
+                f"water_{loop}",
+                f"Water {loop}",
+                f"{{{{ ((value_json.get('totals') or {{}}).get('loops') or {{}})"
+                f".get('{loop}', {{}}).get('water_l') }}}}",
+                topics,
+            )
+        )
+    # -- diagnostics
+    diag = {"entity_category": "diagnostic"}
+    out.append(
+        _sensor(
+            "last_time_to_hot",
+            "Last time to hot",
+            _top_field("last_cycle", "time_to_hot_s"),
+            topics,
+            device_class="duration",
+            unit_of_measurement="s",
+            suggested_display_precision=0,
+            **diag,
+        )
+    )
+    out.append(
+        _sensor(
+            "cycles_today",
+            "Cycles today",
+            _top_field("totals", "cycles_today"),
+            topics,
+            state_class="total_increasing",
+            icon="mdi:counter",
+            **diag,
+        )
+    )
+    out.append(
+        _binary(
+            "bridge",
+            "Bridge",
+            _on_off("value_json.get('bridge_online')"),
+            topics,
+            device_class="connectivity",
+            **diag,
+        )
+    )
+    out.append(
+        _sensor(
+            "bridge_firmware",
+            "Bridge firmware",
+            "{{ value_json.get('bridge_firmware') or None }}",
+            topics,
+            icon="mdi:chip",
+            **diag,
         )
     )
     return out
 
 
-def _binary(key: str, name: str, device_class: str, expr: str, topics: Topics) -> EntityDescription:
-    return EntityDescription(
-        key,
-        "binary_sensor",
-        name,
-        (
-            ("state_topic", topics.state),
-            ("value_template", f"{{{{ 'ON' if {expr} else 'OFF' }}}}"),
-            ("device_class", device_class),
-        ),
-    )
-
-
 def device_block(device_id: str, version: str) -> dict[str, Any]:
     return {
         "identifiers": [device_id],
-        "name": "zcw hot water",
+        "name": DEVICE_NAME,
         "manufacturer": "zcw",
         "model": "zero cold water controller",
         "sw_version": version,
@@ -286,7 +495,8 @@ def device_discovery(
         "origin": origin_block(version),
         "availability": [{"topic": topics.availability}],
         "components": components,
-        "qos": 1,
+        # For the discovery topic itself; each component carries its own (see QOS).
+        "qos": QOS,
     }
 
 

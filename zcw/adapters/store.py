@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL,          -- JSON
     updated_at REAL NOT NULL
 );
+-- Each cycle's water and heat per loop (zcw.domain.energy), for the running totals.
+CREATE TABLE IF NOT EXISTS cycle_loops (
+    cycle_id INTEGER NOT NULL REFERENCES cycles (id),
+    loop TEXT NOT NULL,
+    water_l REAL NOT NULL,
+    energy_kj REAL,
+    PRIMARY KEY (cycle_id, loop)
+);
 CREATE TABLE IF NOT EXISTS learned (
     loop TEXT PRIMARY KEY,
     data TEXT NOT NULL,           -- JSON, see zcw.domain.learning.Learned
@@ -74,6 +82,8 @@ class CycleRecord:
     volume_l: float | None
     energy_kj: float | None
     outcome: str
+    # (loop, water_l, energy_kj) for each loop the cycle moved water through.
+    per_loop: tuple[tuple[str, float, float | None], ...] = ()
 
 
 class Store:
@@ -116,7 +126,7 @@ class Store:
 
     def add_cycle(self, rec: CycleRecord) -> None:
         with self.db:
-            self.db.execute(
+            cur = self.db.execute(
                 "INSERT INTO cycles (started_at, ended_at, source, loops, time_to_hot_s, "
                 "volume_l, energy_kj, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -130,6 +140,30 @@ class Store:
                     rec.outcome,
                 ),
             )
+            self.db.executemany(
+                "INSERT INTO cycle_loops (cycle_id, loop, water_l, energy_kj) VALUES (?, ?, ?, ?)",
+                [(cur.lastrowid, loop, w, e) for loop, w, e in rec.per_loop],
+            )
+
+    def loop_totals(self) -> dict[str, tuple[float, float]]:
+        """Loop → (water L, energy kJ) over every cycle recorded with per-loop figures."""
+        rows = self.db.execute(
+            "SELECT loop, sum(water_l), coalesce(sum(energy_kj), 0) FROM cycle_loops GROUP BY loop"
+        ).fetchall()
+        return {r[0]: (float(r[1]), float(r[2])) for r in rows}
+
+    def cycles_since(self, at: float) -> int:
+        """How many cycles started at or after ``at`` (unix time)."""
+        row = self.db.execute("SELECT count(*) FROM cycles WHERE started_at >= ?", (at,)).fetchone()
+        return int(row[0])
+
+    def temp_range(self, sensor: str, since: float) -> tuple[float, float] | None:
+        """(lowest, highest) per-minute temperature of ``sensor`` since ``since``, if any."""
+        row = self.db.execute(
+            "SELECT min(min_c), max(max_c) FROM temps WHERE sensor = ? AND minute >= ?",
+            (sensor, int(since // 60)),
+        ).fetchone()
+        return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
 
     def fault_raised(
         self, code: str, loop: str | None, message: str, at: float | None = None

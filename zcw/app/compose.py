@@ -37,13 +37,19 @@ class Adapters:
 
 def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
     out = Adapters()
+    recorder: HistoryRecorder | None = None
     try:
         out.store = Store(cfg.store_path)
     except (sqlite3.Error, OSError) as exc:
         # History is worth having but never worth not heating water for.
         log.error("history store %s unavailable (%s); running without history", cfg.store_path, exc)
     else:
-        recorder = HistoryRecorder(out.store)
+        recorder = HistoryRecorder(
+            out.store,
+            params=daemon.wiring.params,
+            heater=cfg.heater.kind if cfg.heater is not None else "gas",
+            timezone=cfg.timezone,
+        )
         try:
             recorder.restore(daemon.controller.restore_learned)
         except sqlite3.Error as exc:
@@ -72,6 +78,7 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
             device_id=m.device_id,
             discovery=m.discovery,
             announced_file=cfg.store_path.parent / "mqtt-announced.json",
+            totals=recorder.totals if recorder is not None else None,
         )
         out.tasks.append(bridge.run)
         out.closers.append(bridge.close)

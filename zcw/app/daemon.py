@@ -33,6 +33,7 @@ class Status:
     # False when this tick raised and everything was turned off instead (I7): the systemd
     # watchdog is fed only by healthy ticks.
     healthy: bool = True
+    bridge_firmware: str = ""
 
 
 Observer = Callable[[Status], None]
@@ -126,6 +127,7 @@ class Daemon:
             bridge_detail=hw.detail,
             events=decision.events,
             healthy=healthy,
+            bridge_firmware=hw.firmware,
         )
         self._notify(self.status)
         return self.status

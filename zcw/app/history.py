@@ -1,32 +1,96 @@
 """Record history from the tick's status: finished cycles, fault edges, temperature minutes,
 and each loop's learned parameters whenever they change.
 
+Each cycle is stored with the water it moved and the heat the heater spent on it, per loop
+(:mod:`zcw.domain.energy`, fed from every status), and the recorder keeps the running totals
+that MQTT publishes for Home Assistant's Energy dashboard. They are sums over the store, so
+they survive a restart and never go backwards.
+
 Writes happen only on changes (a cycle ends, a fault rises or clears) and once a minute for
 the temperature aggregates, so the SD card of a Pi is not worn by the 4 Hz control tick.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from zcw.adapters.store import CycleRecord, Store
 from zcw.app.daemon import Status
 from zcw.domain.controller import CycleSummary
+from zcw.domain.energy import PLATEAU_OVER_READY_K, CycleEnergy, EnergyMeter, HeaterKind
 from zcw.domain.learning import Learned, summary_text
+from zcw.domain.model import Params
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
+# How far back the stored temperatures seed the energy estimate's plateau and floor.
+SEED_FROM_S = 7 * 86400.0
+KJ_PER_KWH = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Water and heat of every recorded cycle, per loop, and the cycles started today."""
+
+    water_l: dict[str, float]
+    energy_kj: dict[str, float]
+    cycles_today: int
+    # False without a pump flow in the config: zcw then cannot tell water or heat.
+    known: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``totals`` block of the MQTT state (kWh and L, as Home Assistant wants them)."""
+
+        def kwh(kj: float) -> float | None:
+            return round(float(kj) / KJ_PER_KWH, 3) if self.known else None
+
+        def litres(value: float) -> float | None:
+            return round(float(value), 1) if self.known else None
+
+        return {
+            "energy_kwh": kwh(sum(self.energy_kj.values())),
+            "water_l": litres(sum(self.water_l.values())),
+            "cycles_today": self.cycles_today,
+            "loops": {
+                name: {
+                    "energy_kwh": kwh(self.energy_kj.get(name, 0.0)),
+                    "water_l": litres(self.water_l.get(name, 0.0)),
+                }
+                for name in sorted(set(self.water_l) | set(self.energy_kj))
+            },
+        }
 
 
 class HistoryRecorder:
     """Observer of :class:`Status` that persists what matters."""
 
-    def __init__(self, store: Store, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        params: Params | None = None,
+        heater: HeaterKind = "gas",
+        timezone: str = "UTC",
+    ) -> None:
         self._store = store
         self._wall = wall_clock
+        self._params = params
+        self._heater: HeaterKind = heater
+        self._tz = ZoneInfo(timezone)
+        self.meter = EnergyMeter(params, heater=heater) if params is not None else None
+        self._water: dict[str, float] = {}
+        self._energy: dict[str, float] = {}
+        self._today = 0
+        self._day_end = 0.0
+        self._totals_loaded = False
         self._last_cycle: CycleSummary | None = None
         self._pending: dict[str, list[float]] = {}
         self._last_flush = wall_clock()
@@ -40,6 +104,48 @@ class HistoryRecorder:
         daemon_learned(restored)
         for name, value in restored.items():
             log.info("loop %s: restored from earlier runs: %s", name, summary_text(value.summary()))
+        self._load_energy()
+
+    def _load_energy(self) -> None:
+        """Totals so far, and the temperatures the energy estimate starts from."""
+        totals = self._store.loop_totals()
+        self._water = {name: w for name, (w, _) in totals.items()}
+        self._energy = {name: e for name, (_, e) in totals.items()}
+        self._roll_day(self._wall())
+        self._totals_loaded = True
+        if self._params is None:
+            return
+        plateau: dict[str, list[float]] = {}
+        floor: dict[str, list[float]] = {}
+        for lp in self._params.loops:
+            seen = self._store.temp_range(lp.name, self._wall() - SEED_FROM_S)
+            if seen is not None:
+                floor[lp.name] = [seen[0]]
+                plateau[lp.name] = [seen[1]] if seen[1] >= lp.ready_c + PLATEAU_OVER_READY_K else []
+        self.meter = EnergyMeter(
+            self._params, plateau_c=plateau, floor_c=floor, heater=self._heater
+        )
+
+    def _roll_day(self, now: float) -> None:
+        local = dt.datetime.fromtimestamp(now, self._tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        self._today = self._store.cycles_since(midnight.timestamp())
+        self._day_end = (midnight + dt.timedelta(days=1)).timestamp()
+
+    def totals(self) -> Totals | None:
+        """The running totals, or None until they are read from the store."""
+        if not self._totals_loaded:
+            return None
+        now = self._wall()
+        if now >= self._day_end:
+            try:
+                self._roll_day(now)
+            except sqlite3.Error:
+                self._today, self._day_end = 0, now + 60.0
+        known = self.meter is not None and self.meter.flow_lpm is not None
+        # Every configured loop has its figures, 0 before its first cycle (not unknown).
+        zero = dict.fromkeys(self._params.loop_names, 0.0) if self._params is not None else {}
+        return Totals(zero | self._water, zero | self._energy, self._today, known=known)
 
     def __call__(self, status: Status) -> None:
         try:
@@ -56,22 +162,59 @@ class HistoryRecorder:
     def _record(self, status: Status) -> None:
         now = self._wall()
         snap = status.snapshot
+        if self.meter is not None:
+            self.meter.observe(
+                snap.at_s,
+                pump=status.confirmed.pump,
+                valves=status.confirmed.valves,
+                loop_c={name: view.temp_c for name, view in snap.loops.items()},
+                heater_out_c=snap.heater_out_c,
+                cold_c=snap.cold_c,
+            )
         last = snap.last_cycle
         if last is not None and last is not self._last_cycle:
             self._last_cycle = last
-            duration = last.ended_s - last.started_s
-            self._store.add_cycle(
-                CycleRecord(
-                    started_at=now - duration,
-                    ended_at=now,
-                    source=last.source,
-                    loops=last.loops,
-                    time_to_hot_s=last.time_to_hot_s,
-                    volume_l=last.volume_l,
-                    energy_kj=None,
-                    outcome=last.outcome,
-                )
+            self._add_cycle(last, now)
+        self._record_rest(status, now)
+
+    def _add_cycle(self, last: CycleSummary, now: float) -> None:
+        used: CycleEnergy | None = self.meter.finish() if self.meter is not None else None
+        per_loop: tuple[tuple[str, float, float | None], ...] = ()
+        if used is not None:
+            energy = used.energy_kj or {}
+            per_loop = tuple((n, w, energy.get(n)) for n, w in used.water_l.items())
+        duration = last.ended_s - last.started_s
+        self._store.add_cycle(
+            CycleRecord(
+                started_at=now - duration,
+                ended_at=now,
+                source=last.source,
+                loops=last.loops,
+                time_to_hot_s=last.time_to_hot_s,
+                volume_l=last.volume_l,
+                energy_kj=used.total_energy_kj if used is not None else None,
+                outcome=last.outcome,
+                per_loop=per_loop,
             )
+        )
+        # Only once stored: the totals must never count a cycle the store does not have.
+        for name, water, kj in per_loop:
+            self._water[name] = self._water.get(name, 0.0) + water
+            self._energy[name] = self._energy.get(name, 0.0) + (kj or 0.0)
+        if now - duration < self._day_end:
+            self._today += 1
+        if used is not None:
+            log.info(
+                "cycle moved %.2f L, heater spent ≈ %s kJ (%s %.1f °C over %s °C)",
+                used.total_water_l,
+                used.total_energy_kj,
+                used.basis,
+                used.hot_c or 0.0,
+                "?" if used.cold_c is None else f"{used.cold_c:.1f}",
+            )
+
+    def _record_rest(self, status: Status, now: float) -> None:
+        snap = status.snapshot
         for event in status.events:
             if event.kind == "fault" and event.reason:
                 message = str(event.data.get("message", event.reason))

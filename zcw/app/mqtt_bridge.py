@@ -17,6 +17,7 @@ from typing import Any, Literal
 from zcw import __version__
 from zcw.adapters.mqtt_client import LinkProblem, MqttLink, MqttSettings
 from zcw.adapters.mqtt_payloads import (
+    QOS,
     CommandRejected,
     EntityDescription,
     Topics,
@@ -26,6 +27,7 @@ from zcw.adapters.mqtt_payloads import (
     parse_command,
 )
 from zcw.app.daemon import Daemon, Status
+from zcw.app.history import Totals
 from zcw.app.state_json import event_dict, status_dict
 from zcw.domain.faults import Fault
 from zcw.domain.model import Request, Source
@@ -33,11 +35,25 @@ from zcw.domain.model import Request, Source
 log = logging.getLogger("zcw.mqtt")
 
 STATE_EVERY_S = 60.0
+# The state's totals when this daemon keeps no history: the energy sensors read unknown.
+EMPTY_TOTALS: dict[str, Any] = {
+    "energy_kwh": None,
+    "water_l": None,
+    "cycles_today": None,
+    "loops": {},
+}
 DiscoveryStyle = Literal["device", "entity"]
 
 
 class MqttBridge:
-    """Connects one :class:`Daemon` to one broker."""
+    """Connects one :class:`Daemon` to one broker.
+
+    What a subscriber sees, in order, on every (re)connection: the fresh retained state,
+    then the discovery, then ``online``. So Home Assistant never shows the state a dead run
+    left retained (a pump "on" after a crash) as available, and never renders a new
+    discovery's templates against an old state without its loops. At shutdown the final
+    state (relays off) goes before ``offline``.
+    """
 
     def __init__(
         self,
@@ -49,6 +65,7 @@ class MqttBridge:
         discovery: DiscoveryStyle = "device",
         announced_file: Path | None = None,
         wall_clock: Callable[[], float] = time.time,
+        totals: Callable[[], Totals | None] | None = None,
     ) -> None:
         self.daemon = daemon
         self.topics = topics
@@ -56,8 +73,14 @@ class MqttBridge:
         self.discovery = discovery
         self._announced_file = announced_file
         self._wall = wall_clock
+        self._totals = totals
         self._last_state: str | None = None
         self._last_state_at = 0.0
+        # Set on (re)connection and on Home Assistant's birth: the next status publishes
+        # state, discovery and (on connection) availability, in that order.
+        self._handshake: Literal["online", "announce"] | None = None
+        # Faults whose "fault" event reached the broker: only their fault_cleared is sent.
+        self._faults_told: set[tuple[str, str | None]] = set()
         self.link = MqttLink(
             settings,
             will_topic=topics.availability,
@@ -74,33 +97,77 @@ class MqttBridge:
         await self.link.run()
 
     async def close(self) -> None:
+        """The final state (the daemon has turned the relays off), then ``offline``."""
+        status = self.daemon.status
+        if status is not None and self.link.connected:
+            self._publish_state(status, force=self._handshake is not None)
         await self.link.close()
 
     # -- outgoing -----------------------------------------------------------------------
 
     def _on_status(self, status: Status) -> None:
+        if self._handshake is not None and self.link.connected:
+            handshake, self._handshake = self._handshake, None
+            if self._publish_state(status, force=True):
+                self.announce()
+                if handshake == "online":
+                    self._publish(self.topics.availability, "online", retain=True)
+            else:
+                self._handshake = handshake  # not sent: try again at the next tick
+            # This tick's events follow, so the event entity is available when they come.
+            for event in status.events:
+                self._publish_event(event_dict(event))
+            return
         for event in status.events:
-            self._publish_json(self.topics.event, event_dict(event))
-        payload = json.dumps(status_dict(status), sort_keys=True)
+            self._publish_event(event_dict(event))
+        self._publish_state(status)
+
+    def state_payload(self, status: Status) -> str:
+        totals = self._totals() if self._totals is not None else None
+        return json.dumps(
+            status_dict(status, totals.as_dict() if totals is not None else EMPTY_TOTALS),
+            sort_keys=True,
+        )
+
+    def _publish_state(self, status: Status, *, force: bool = False) -> bool:
+        payload = self.state_payload(status)
         now = self._wall()
-        due = payload != self._last_state or now - self._last_state_at >= STATE_EVERY_S
-        if due and self._publish(self.topics.state, payload, retain=True):
+        due = force or payload != self._last_state or now - self._last_state_at >= STATE_EVERY_S
+        if not due:
+            return True
+        if self._publish(self.topics.state, payload, retain=True):
             self._last_state, self._last_state_at = payload, now
+            return True
+        return False
 
-    def _publish(self, topic: str, payload: str, *, retain: bool = False) -> bool:
-        return self.link.publish(topic, payload, retain=retain, qos=1 if retain else 0)
+    def _publish_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event_type")
+        key = (str(event.get("reason")), event.get("loop"))
+        if kind == "fault_cleared" and key not in self._faults_told:
+            # Its fault never reached the broker (raised during an outage): a lone
+            # fault_cleared would tell of a fault nobody heard of. Neither is sent.
+            return
+        sent = self._publish(self.topics.event, json.dumps(event), qos=QOS)
+        if kind == "fault":
+            if sent:
+                self._faults_told.add(key)
+            else:
+                self._faults_told.discard(key)
+        elif kind == "fault_cleared":
+            self._faults_told.discard(key)
 
-    def _publish_json(self, topic: str, obj: dict[str, Any]) -> None:
-        self._publish(topic, json.dumps(obj))
+    def _publish(self, topic: str, payload: str, *, retain: bool = False, qos: int = 0) -> bool:
+        return self.link.publish(topic, payload, retain=retain, qos=QOS if retain else qos)
 
     def _on_link_state(self, connected: bool, problem: LinkProblem | None) -> None:
         controller = self.daemon.controller
         if connected:
             for code in ("mqtt_auth", "mqtt_tls", "mqtt_unreachable", "mqtt_refused"):
                 controller.clear_external_fault(code)
-            self._publish(self.topics.availability, "online", retain=True)
-            self.announce()
-            self._last_state = None  # re-publish the state at the next tick
+            # Not now: the last status still shows the link's fault. The next tick's status
+            # (within a tick) carries it cleared, and goes out before "online".
+            self._handshake = "online"
+            self._last_state = None
         elif problem is not None:
             controller.raise_external_fault(
                 Fault(problem.code, problem.message, problem.hint, latching=False)
@@ -108,15 +175,12 @@ class MqttBridge:
 
     def entities(self) -> list[EntityDescription]:
         params = self.daemon.wiring.params
-        sensors = [(lp.name, f"value_json.loops.{lp.name}.temp_c") for lp in params.loops]
-        sensors += [
-            (f"{lp.name}_cold", f"value_json.loops.{lp.name}.cold_c")
-            for lp in params.loops
-            if lp.has_cold_sensor
-        ]
-        if params.has_heater_out:
-            sensors.append(("heater_out", "value_json.heater_out_c"))
-        return entity_descriptions(self.topics, params.loop_names, sensors)
+        return entity_descriptions(
+            self.topics,
+            params.loop_names,
+            cold=[lp.name for lp in params.loops if lp.has_cold_sensor],
+            heater_out=params.has_heater_out,
+        )
 
     def announce(self) -> None:
         """Publish discovery (retained), removing entities that disappeared from the config."""
@@ -170,9 +234,9 @@ class MqttBridge:
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic == self.topics.ha_status:
-            if payload.strip() == b"online":  # Home Assistant restarted: announce again
-                self.announce()
-                self._last_state = None
+            if payload.strip() == b"online" and self._handshake is None:
+                # Home Assistant restarted: state, then discovery, at the next tick.
+                self._handshake = "announce"
             return
         if topic != self.topics.set:
             return
@@ -185,7 +249,9 @@ class MqttBridge:
             )
         except CommandRejected as exc:
             log.warning("MQTT command rejected: %s", exc)
-            self._publish_json(self.topics.event, {"event": "command_rejected", "error": str(exc)})
+            self._publish_event(
+                {"event_type": "command_rejected", "event": "command_rejected", "error": str(exc)}
+            )
             return
         if cmd.action == "mode":
             self.daemon.submit(Request("mode", Source.MQTT, mode=cmd.mode))

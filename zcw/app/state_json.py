@@ -5,6 +5,7 @@ Relays are reported as the bridge *confirmed* them, never as the controller wish
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from zcw.app.daemon import Status
@@ -18,15 +19,17 @@ def fault_dict(fault: Fault | None) -> dict[str, Any] | None:
     return {"code": fault.code, "message": fault.message, "hint": fault.hint, "loop": fault.loop}
 
 
-def status_dict(status: Status) -> dict[str, Any]:
+def status_dict(status: Status, totals: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The state. ``totals`` (energy, water, cycles today, from the history) is added if given."""
     snap = status.snapshot
     last = snap.last_cycle
-    return {
+    out: dict[str, Any] = {
         "state": snap.state,
         "phase": str(snap.phase),
         "mode": snap.mode,
         "pump": status.confirmed.pump,
         "bridge_online": status.bridge_online,
+        "bridge_firmware": status.bridge_firmware or None,
         "loops": {
             name: {
                 "temp_c": view.temp_c,
@@ -51,10 +54,15 @@ def status_dict(status: Status) -> dict[str, Any]:
             "duration_s": round(last.ended_s - last.started_s, 1),
         },
     }
+    if totals is not None:
+        out["totals"] = dict(totals)
+    return out
 
 
 def event_dict(event: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {"event": event.kind}
+    """An event; ``event_type`` is what Home Assistant's MQTT event entity reads (``event`` is
+    kept for automations written against earlier versions)."""
+    out: dict[str, Any] = {"event_type": event.kind, "event": event.kind}
     if event.loop is not None:
         out["loop"] = event.loop
     if event.source is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from zcw.app.daemon import Daemon, Status
@@ -31,7 +31,7 @@ class LiveSim:
         self._thread = threading.Thread(target=self.loop.run_forever, name="zcw-live", daemon=True)
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._closers: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
         self.statuses: list[Status] = []
         self._lock = threading.Lock()
         rig.daemon.observe(self._record)
@@ -63,7 +63,7 @@ class LiveSim:
         self,
         coro: Coroutine[Any, Any, Any],
         *,
-        close: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+        close: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         """Run a coroutine (e.g. ``MqttBridge.run()``) in the live loop until exit.
 
