@@ -46,3 +46,20 @@ def test_history_survives_kill_9_of_the_writer(tmp_path: Path) -> None:
     with Store(db) as store:
         assert len(store.cycles(limit=100)) == 50
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_what_a_loop_learned_is_not_handed_to_another_sensor(tmp_path: Path) -> None:
+    from zcw.app.history import HistoryRecorder
+    from zcw.domain.learning import Learned
+
+    with Store(tmp_path / "h.db") as store:
+        store.save_learned("bathroom", Learned().with_transit(25.0).to_json())
+        got: dict[str, Learned] = {}
+        HistoryRecorder(store).restore(got.update, {"bathroom": "28aa000000000001"})
+        assert got["bathroom"].transit_s == 25.0
+        got.clear()
+        HistoryRecorder(store).restore(got.update, {"bathroom": "28aa000000000001"})
+        assert "bathroom" in got  # the same sensor: what it learned comes back
+        got.clear()
+        HistoryRecorder(store).restore(got.update, {"bathroom": "28bb000000000002"})
+        assert got == {}  # a new sensor (or another install): it learns afresh

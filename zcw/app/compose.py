@@ -35,6 +35,17 @@ class Adapters:
     schedule: ScheduleBridge | None = None
 
 
+def loop_identities(cfg: Config) -> dict[str, str]:
+    """What each loop is, for its learning: its sensor's ROM id on a real bridge, or the
+    simulated house and sensor."""
+    out = {}
+    for lc in cfg.loops:
+        sensor = lc.sensor or lc.name
+        rom = cfg.sensors.get(sensor)
+        out[lc.name] = rom.lower() if rom else f"sim:{cfg.bridge.sim_house}:{sensor}"
+    return out
+
+
 def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
     out = Adapters()
     recorder: HistoryRecorder | None = None
@@ -51,7 +62,7 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
             timezone=cfg.timezone,
         )
         try:
-            recorder.restore(daemon.controller.restore_learned)
+            recorder.restore(daemon.controller.restore_learned, loop_identities(cfg))
         except sqlite3.Error as exc:
             log.error("could not read learned parameters from %s (%s)", cfg.store_path, exc)
         daemon.observe(recorder)

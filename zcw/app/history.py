@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,8 @@ from zcw.domain.model import Params
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
+# What each loop was when it learned (its sensor's ROM id): learning never crosses installs.
+IDENTITY_KEY = "learned.identity"
 # How far back the stored temperatures seed the energy estimate's plateau and floor.
 SEED_FROM_S = 7 * 86400.0
 KJ_PER_KWH = 3600.0
@@ -97,9 +99,27 @@ class HistoryRecorder:
         self._failed = False
         self._learned: dict[str, Learned] = {}
 
-    def restore(self, daemon_learned: Callable[[dict[str, Learned]], None]) -> None:
-        """Hand what earlier runs learned to the controller (before the first tick)."""
+    def restore(
+        self,
+        daemon_learned: Callable[[dict[str, Learned]], None],
+        identities: Mapping[str, str] | None = None,
+    ) -> None:
+        """Hand what earlier runs learned to the controller (before the first tick).
+
+        ``identities`` says what each loop is (its sensor's ROM id on a real bridge): what a
+        loop learned with another sensor, or in another install, is not handed back.
+        """
         restored = {name: Learned.from_json(data) for name, data in self._store.learned().items()}
+        if identities is not None:
+            known = self._store.setting(IDENTITY_KEY) or {}
+            for name in list(restored):
+                was, now = known.get(name), identities.get(name)
+                if was is not None and was != now:
+                    log.warning(
+                        "loop %s: its sensor changed (%s → %s); it learns afresh", name, was, now
+                    )
+                    del restored[name]
+            self._store.save_setting(IDENTITY_KEY, dict(identities))
         self._learned = dict(restored)
         daemon_learned(restored)
         for name, value in restored.items():
