@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,30 @@ def _parser() -> argparse.ArgumentParser:
     away_add.add_argument("first", metavar="FROM")
     away_add.add_argument("last", metavar="TO")
     config_arg(away_sub.add_parser("clear", help="drop the away dates added at run time"))
+    setup = sub.add_parser(
+        "setup", help="find the Pico, tell its sensors apart, write /etc/zcw/zcw.toml"
+    )
+    setup.add_argument("--port", help="the Pico's serial device (default: find it)")
+    setup.add_argument(
+        "--loop",
+        action="append",
+        default=[],
+        metavar="NAME:RELAY[:ROM]",
+        help="a far tap: its name, its valve's relay channel, its sensor's ROM id "
+        "(without the ROM you warm the sensor by hand to pick it); repeat per loop",
+    )
+    setup.add_argument("--cold", action="append", default=[], metavar="LOOP:ROM")
+    setup.add_argument("--outlet", metavar="ROM", help="a sensor on the heater outlet")
+    setup.add_argument(
+        "--topology", choices=["crossover", "return_line", "drain"], default="crossover"
+    )
+    setup.add_argument("--pump-relay", type=int, default=0)
+    setup.add_argument("--flow-lpm", type=float, help="the pump's flow, measured with a bucket")
+    setup.add_argument("--timezone", help="IANA zone (default: this machine's)")
+    setup.add_argument("--socket", default="/run/zcw/zcw.sock")
+    setup.add_argument("--store", default="/var/lib/zcw/history.db")
+    setup.add_argument("--output", type=Path, default=Path("/etc/zcw/zcw.toml"))
+    setup.add_argument("--force", action="store_true", help="overwrite an existing file")
     bench = sub.add_parser("bench", help="compare control strategies on simulated houses")
     bench.add_argument("--house", action="append", default=[], metavar="NAME|FILE")
     bench.add_argument("--strategy", action="append", default=[], metavar="NAME")
@@ -151,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _client(args, _out())
         if args.command in ("schedule", "away"):
             return _calendar(args, _out())
+        if args.command == "setup":
+            return _setup(args, _out())
         if args.command == "bridge":
             return _bridge(args, _out())
         if args.command == "bench":
@@ -188,6 +215,86 @@ def _load(args: argparse.Namespace) -> Config:
     if house is not None or cfg.bridge.port == "sim":
         return simulation_config(cfg, house or cfg.bridge.sim_house)
     return cfg
+
+
+def _setup(args: argparse.Namespace, out: Console) -> int:
+    from zcw.app import setup as su
+
+    if args.output.exists() and not args.force:
+        out.print(f"{args.output} exists; pass --force to replace it", style="red")
+        return EXIT_USAGE
+    interactive = sys.stdin.isatty()
+    port = args.port
+    if port is None:
+        bridges = su.find_bridges()
+        if len(bridges) != 1:
+            found = ", ".join(b.port for b in bridges) or "none"
+            out.print(
+                f"looked for a zcw bridge on /dev/serial/by-id/*: found {found}. Plug the Pico "
+                "in (flashed with the firmware, see firmware_bridge/README.md) or pass --port.",
+                style="red",
+            )
+            return EXIT_FAIL
+        port = bridges[0].port
+    from zcw.app.bridge_tools import read_info
+
+    info = read_info(port)
+    out.print(f"bridge on {port}: firmware {info.firmware}, {len(info.sensors)} sensors")
+    for rom, reading in info.sensors.items():
+        out.print(f"  {rom}: {reading or 'no reading yet'}", highlight=False)
+    specs = list(args.loop)
+    if not specs and interactive:
+        names = input("Loop names, e.g. 'bathroom kitchen': ").split()
+        specs = [f"{n}:{i + 1}" for i, n in enumerate(names)]
+    if not specs:
+        out.print("no loops: pass --loop NAME:RELAY:ROM (one per far tap)", style="red")
+        return EXIT_USAGE
+    loops: list[su.LoopAnswer] = []
+    taken: set[str] = set()
+    for spec in specs:
+        name, _, rest = spec.partition(":")
+        relay_text, _, rom = rest.partition(":")
+        if not rom:
+            if not interactive:
+                out.print(f"--loop {spec}: give the ROM id (NAME:RELAY:ROM)", style="red")
+                return EXIT_USAGE
+            out.print(f"Warm the {name} sensor with your hand (or run hot water over it)…")
+            left = [r for r in info.sensors if r not in taken]
+            rom = su.watch_for_warming(port, left) or ""
+            if not rom:
+                out.print("no sensor warmed within 2 minutes; try again", style="red")
+                return EXIT_FAIL
+            out.print(f"  {name} is {rom}", highlight=False)
+        taken.add(rom)
+        loops.append(su.LoopAnswer(name, int(relay_text or len(loops) + 1), rom.lower()))
+    colds = dict(c.split(":", 1) for c in args.cold)
+    answers = su.Answers(
+        port=port,
+        loops=[replace(a, cold_rom=colds.get(a.name)) for a in loops],
+        topology=args.topology,
+        pump_relay=args.pump_relay,
+        flow_lpm=args.flow_lpm,
+        outlet_rom=args.outlet,
+        timezone=args.timezone or _local_zone(),
+        socket=args.socket,
+        store=args.store,
+    )
+    text = su.render(answers)
+    su.check(text)  # a ConfigError here is printed like config check's, exit 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    out.print(su.next_steps(args.output), highlight=False)
+    return EXIT_OK
+
+
+def _local_zone() -> str:
+    """This machine's IANA time zone, from /etc/localtime; UTC if it cannot tell."""
+    link = Path("/etc/localtime")
+    with contextlib.suppress(OSError):
+        target = str(link.resolve())
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    return "UTC"
 
 
 def _out() -> Console:

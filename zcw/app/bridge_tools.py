@@ -49,7 +49,8 @@ def _port(cfg: Config) -> Iterator[tuple[str, dict[str, str]]]:
         yield emu.pty_path, {rom_for(n): n for n in plant.sensor_names}
 
 
-def _open(port: str, baud: int) -> serial.Serial:
+def open_port(port: str, baud: int = 115200) -> serial.Serial:
+    """Open the bridge's port for this process alone; say what to check when it cannot."""
     try:
         return serial.Serial(port, baud, timeout=0.1, exclusive=True)
     except (serial.SerialException, OSError) as exc:
@@ -60,29 +61,40 @@ def _open(port: str, baud: int) -> serial.Serial:
         ) from exc
 
 
+def read_info(
+    port: str,
+    *,
+    baud: int = 115200,
+    names: dict[str, str] | None = None,
+    timeout_s: float = 3.0,
+) -> BridgeInfo:
+    """Handshake with whatever is on ``port`` and collect what a zcw bridge says of itself."""
+    info = BridgeInfo(port=port, names=dict(names or {}))
+    with open_port(port, baud) as ser:
+        ser.write(encode(1, "HELLO", (PROTOCOL_VERSION, 3000)))
+        decoder = Decoder()
+        deadline = time.monotonic() + timeout_s
+        got_info = False
+        while time.monotonic() < deadline and not (
+            got_info
+            and len(info.sensors) >= info.sensor_count
+            and all(v is not None for v in info.sensors.values())
+        ):
+            for frame in decoder.feed(ser.read(ser.in_waiting or 1)):
+                got_info |= _absorb(info, frame)
+        # Say goodbye cleanly: relays OFF (they were never on) and stop being its host.
+        ser.write(encode(2, "SET", (0, 0, 0)))
+    if not got_info:
+        raise BridgeError(
+            f"no answer from a zcw bridge on {port} within {timeout_s:.0f} s; flash the "
+            "firmware (firmware_bridge/README.md) or check the port"
+        )
+    return info
+
+
 def bridge_info(cfg: Config, *, timeout_s: float = 3.0) -> BridgeInfo:
     with _port(cfg) as (port, names):
-        info = BridgeInfo(port=port, names=names)
-        with _open(port, cfg.bridge.baud) as ser:
-            ser.write(encode(1, "HELLO", (PROTOCOL_VERSION, 3000)))
-            decoder = Decoder()
-            deadline = time.monotonic() + timeout_s
-            got_info = False
-            while time.monotonic() < deadline and not (
-                got_info
-                and len(info.sensors) >= info.sensor_count
-                and all(v is not None for v in info.sensors.values())
-            ):
-                for frame in decoder.feed(ser.read(ser.in_waiting or 1)):
-                    got_info |= _absorb(info, frame)
-            # Say goodbye cleanly: relays OFF (they were never on) and stop being its host.
-            ser.write(encode(2, "SET", (0, 0, 0)))
-        if not got_info:
-            raise BridgeError(
-                f"no answer from a zcw bridge on {port} within {timeout_s:.0f} s; flash the "
-                "firmware (firmware_bridge/README.md) or check the port"
-            )
-        return info
+        return read_info(port, baud=cfg.bridge.baud, names=names, timeout_s=timeout_s)
 
 
 def _absorb(info: BridgeInfo, frame: Frame) -> bool:
@@ -111,7 +123,7 @@ def bridge_console(
     cfg: Config, emit: Callable[[str], None], *, seconds: float | None = None
 ) -> None:
     """Print every frame the bridge sends, decoded, until Ctrl-C (or ``seconds``)."""
-    with _port(cfg) as (port, _names), _open(port, cfg.bridge.baud) as ser:
+    with _port(cfg) as (port, _names), open_port(port, cfg.bridge.baud) as ser:
         emit(f"listening on {port} (Ctrl-C to stop); frames are decoded and CRC-checked")
         decoder = Decoder()
         start = time.monotonic()
