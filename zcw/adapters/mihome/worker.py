@@ -26,7 +26,6 @@ class DeviceWorker:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Done] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=f"zcw-{name}", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.busy_since: float | None = None  # time.monotonic() of the running job's start
 
     def __repr__(self) -> str:
         return f"DeviceWorker({self.name!r}, alive={self._thread.is_alive()})"
@@ -41,20 +40,16 @@ class DeviceWorker:
         self._jobs.put((call, done))
 
     def _serve(self) -> None:
-        import time
-
         while True:
             job = self._jobs.get()
             if job is None:
                 return
             call, done = job
-            self.busy_since = time.monotonic()
             outcome: Any
             try:
                 outcome = call()
             except Exception as exc:  # handed to the loop, which decides what it means
                 outcome = exc
-            self.busy_since = None
             loop = self._loop
             if loop is not None:
                 with contextlib.suppress(RuntimeError):  # the loop closed under us: shutdown
