@@ -3,6 +3,7 @@ simulated house in lockstep (``--speed``), and the emulated plug on 127.0.0.x sp
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from conftest import TOKEN, Live, live, proxy, sim_config
 
 from zcw.adapters.mihome.plug import Problem
 from zcw.app.mihome_bridge import FaultBoard
+from zcw.app.state_json import status_dict
+from zcw.config import parse_config
 from zcw.domain.model import Request, Source
 from zcw.testing.miio_device import MiioDevice
 
@@ -26,8 +29,12 @@ def answers(lv: Live) -> int:
 
 def settle(lv: Live, plug: MiioDevice) -> None:
     """Wait until zcw has read the plug once more (so it knows the plug's state)."""
-    n = len(plug.log("get_properties"))
-    lv.wait(lambda: len(plug.log("get_properties")) > n, 5, "a poll")
+
+    def reads() -> int:
+        return sum(r.method.startswith("get_") for r in plug.log())
+
+    n = reads()
+    lv.wait(lambda: reads() > n, 5, "a poll")
 
 
 def test_switch_on_starts_a_cycle_within_poll_s_and_hot_ready_switches_it_off(
@@ -133,6 +140,11 @@ def test_a_wrong_token_is_a_fault_and_never_a_cycle(plug: MiioDevice, tmp_path: 
         assert wrong not in text and TOKEN not in text
         time.sleep(1.0)
         assert answers(lv) == 0 and plug.log() == []
+        everything = repr(lv.adapters.tasks) + repr(lv.adapters.closers) + repr(lv.sim.daemon)
+        status = lv.sim.daemon.status
+        assert status is not None
+        everything += json.dumps(status_dict(status))
+        assert wrong not in everything and "mihome_token" in everything
     MEASURED["token_fault_s"] = took
     print(f"\nwrong token → fault after {took:.1f} s")
 
@@ -188,6 +200,49 @@ def test_mirror_shows_other_triggers_cycles_without_a_feedback_loop(
         assert plug.switched_to() == [True, False]
         assert answers(lv) == 0  # zcw's own switch-on asked for nothing
         assert len(lv.events("cycle_started")) == 1
+
+
+def test_two_plugs_two_loops_and_one_fault_naming_both(tmp_path: Path) -> None:
+    from zcw.config import config_for_house_loops
+
+    cfg = config_for_house_loops(["far", "near"], "H4")
+    with MiioDevice(token=TOKEN) as far, MiioDevice(token=TOKEN, kind="miio_plug") as near:
+        mihome = {
+            "proxy": [
+                {"host": far.host, "token": TOKEN, "poll_s": 0.5, "loop": "far"},
+                {"host": near.host, "token": TOKEN, "poll_s": 0.5, "loop": "near"}
+                | {"kind": "miio_plug"},
+            ]
+        }
+        data = cfg.model_dump(mode="json", exclude_none=True)
+        data["control"] |= {"min_rest_s": 0, "socket": str(tmp_path / "s")}
+        data["store"] = {"path": str(tmp_path / "h.db")}
+        data["mihome"] = mihome
+        with live(parse_config(data), speed=10) as lv:
+            settle(lv, near)
+            near.user_set(True)
+            lv.wait(lambda: bool(lv.events("cycle_started", "mihome")), 3, "start")
+            assert lv.sim.daemon.status is not None
+            assert lv.sim.daemon.status.snapshot.loops["near"].state == "heating"
+            assert lv.sim.daemon.status.snapshot.loops["far"].state == "idle"
+            assert far.switched_to() == []  # not mirrored: the far plug stays as it is
+            far.silent = near.silent = True
+            lv.wait(
+                lambda: (
+                    (f := lv.fault("mihome_offline")) is not None
+                    and far.host in f.message
+                    and near.host in f.message
+                ),
+                10,
+                "one fault naming both plugs",
+            )
+            assert [f.code for f in lv.faults()].count("mihome_offline") == 1
+            far.silent = False
+            lv.wait(
+                lambda: (f := lv.fault("mihome_offline")) is not None and far.host not in f.message,
+                20,
+                "the fault to name only the silent plug",
+            )
 
 
 def test_one_fault_per_code_names_every_device(tmp_path: Path) -> None:
