@@ -205,9 +205,11 @@ def build_mihome(cfg: Config, daemon: Daemon) -> MihomeBridge:
         try:
             from zcw.adapters.mihome.miio_client import MiioPlug
         except ImportError as exc:
+            # (No square brackets: the CLI prints this through rich, which reads them as markup.)
             raise ZcwError(
-                f"[mihome] names a proxy plug, but python-miio cannot be imported ({exc}); "
-                "install it with `pip install 'zcw[mihome]'` (see the README)"
+                f"the config names a Mi Home proxy plug, but python-miio cannot be imported "
+                f"({exc}); install zcw's mihome extra, which pins python-miio 0.5.12 (README, "
+                '"Xiaomi: XiaoAI and Mi Home")'
             ) from None
         logging.getLogger("miio").setLevel(logging.INFO)  # its debug lines print hello checksums
         for i, (px, token) in enumerate(zip(m.proxy, tokens, strict=True)):
