@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -125,6 +125,75 @@ class MqttConfig(_Model):
         return self.password
 
 
+MIIO_TOKEN = re.compile(r"^[0-9a-fA-F]{32}$")
+BEMFA_TOPIC = re.compile(r"^[A-Za-z0-9]{1,61}006$")
+# Keys whose values are secrets: a config error names them but never shows what they hold.
+SECRET_KEYS = frozenset({"password", "token", "key"})
+TOKEN_HINT = (
+    "a miIO token is 32 hex digits (0-9, a-f), e.g. from a token extractor with QR login "
+    "(Xiaomi-cloud-tokens-extractor); it changes when the plug is reset or paired again"
+)
+
+
+_VALUE_FIXES = {
+    "token": f"paste the plug's token: {TOKEN_HINT}",
+    "topic": "create a switch topic in Bemfa's console named like 'zcw006' and use that name",
+}
+
+
+class MihomeProxyConfig(_Model):
+    """[[mihome.proxy]]: a spare Mi Wi-Fi plug that Mi Home and XiaoAI switch for zcw."""
+
+    host: str
+    name: str | None = None
+    token: str | None = Field(None, repr=False)
+    token_env: str | None = None
+    token_file: Path | None = None
+    kind: Literal["miot", "miio_plug"] = "miot"
+    loop: str | None = None
+    poll_s: float = Field(1.0, ge=0.5, le=10)
+    siid: int = Field(2, ge=1, le=1000)
+    piid: int = Field(1, ge=1, le=1000)
+    mirror: bool = False
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        if v is not None and not MIIO_TOKEN.match(v):
+            raise ValueError("is not a miIO token (32 hex digits)")
+        return v
+
+    @property
+    def label(self) -> str:
+        return self.name or self.host
+
+
+class BemfaConfig(_Model):
+    """[mihome.bemfa]: a switch in Bemfa's cloud (巴法云), which Mi Home lists for XiaoAI."""
+
+    topic: str
+    key: str | None = Field(None, repr=False)
+    key_env: str | None = None
+    key_file: Path | None = None
+    host: str = "bemfa.com"
+    port: int = Field(9501, ge=1, le=65535)
+    loop: str | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not BEMFA_TOPIC.match(v):
+            raise ValueError("must be letters and digits ending in 006 (Bemfa's switch type)")
+        return v
+
+
+class MihomeConfig(_Model):
+    """[mihome]: Xiaomi triggers (XiaoAI, Mi Home scenes) through proxy plugs or Bemfa."""
+
+    proxy: list[MihomeProxyConfig] = Field(default_factory=list)
+    bemfa: BemfaConfig | None = None
+
+
 class LoopConfig(_Model):
     """[[loops]]: one far tap with its valve and sensor."""
 
@@ -216,6 +285,7 @@ class Config(_Model):
     sensors: dict[str, str] = Field(default_factory=dict)
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig | None = None
+    mihome: MihomeConfig | None = None
     loops: list[LoopConfig] = Field(min_length=1)
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     keep_warm: list[KeepWarmConfig] = Field(default_factory=list)
@@ -446,7 +516,192 @@ def _cross_checks(cfg: Config) -> list[ConfigProblem]:
                 "keep password_file (safer) and remove password",
             )
         )
+    if cfg.mihome is not None:
+        problems += _mihome_checks(cfg, cfg.mihome)
     return problems
+
+
+def _valid_bemfa_key(v: str) -> bool:
+    return 0 < len(v) <= 64 and v.isascii() and v.isprintable() and " " not in v
+
+
+def _secret(
+    where: str,
+    field: str,
+    sources: tuple[str | None, str | None, Path | None],
+    *,
+    valid: Callable[[str], bool],
+    hint: str,
+    strict: bool,
+) -> tuple[str | None, list[ConfigProblem]]:
+    """A secret from exactly one of ``field``, ``field_env`` or ``field_file``.
+
+    Problems name the key and never show the value. With ``strict`` false (`zcw config
+    check`), an environment variable that is not set here is not an error: the daemon's
+    environment (its systemd unit) may well have it.
+    """
+    inline, env, file = sources
+    named = [
+        k
+        for k, v in ((field, inline), (f"{field}_env", env), (f"{field}_file", file))
+        if v is not None
+    ]
+    if not named:
+        return None, [
+            ConfigProblem(
+                f"{where}.{field}",
+                "is required but missing",
+                f'add {field}_file = "/etc/zcw/….{field}" (mode 0600), {field}_env = "VAR" '
+                f'or {field} = "…" ({hint})',
+            )
+        ]
+    if len(named) > 1:
+        return None, [
+            ConfigProblem(
+                f"{where}.{named[1]}",
+                f"give the {field} once ({' and '.join(named)} are both set)",
+                f"keep one of them ({field}_file is the safest)",
+            )
+        ]
+    src = f"{where}.{named[0]}"
+    if inline is not None:
+        value = inline
+    elif env is not None:
+        value = os.environ.get(env, "")
+        if not value:
+            if not strict:
+                return None, []
+            return None, [
+                ConfigProblem(
+                    src,
+                    f"${env} is not set in zcw's environment",
+                    f"set {env} (systemd: Environment= or EnvironmentFile= in zcw.service), "
+                    f"or use {field}_file",
+                )
+            ]
+    else:
+        assert file is not None
+        try:
+            value = file.expanduser().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, [
+                ConfigProblem(src, f"{file}: file not found", f"write the {field} into {file}")
+            ]
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            return None, [
+                ConfigProblem(
+                    src,
+                    f"{file} cannot be read ({why})",
+                    "make it a text file readable by the user zcw runs as (mode 0600)",
+                )
+            ]
+    value = value.strip()
+    if not valid(value):
+        holder = "it" if inline is not None else f"${env}" if env is not None else str(file)
+        return None, [
+            ConfigProblem(src, f"{holder} does not hold a valid {field} (not shown here)", hint)
+        ]
+    return value, []
+
+
+def _proxy_where(i: int) -> str:
+    return f"mihome.proxy[{i}]"
+
+
+def mihome_secrets(m: MihomeConfig, *, strict: bool = True) -> tuple[list[str], str | None]:
+    """Every proxy's token, in order, and the Bemfa key; ConfigError naming each bad one."""
+    tokens: list[str] = []
+    problems: list[ConfigProblem] = []
+    for i, px in enumerate(m.proxy):
+        token, found = _secret(
+            _proxy_where(i),
+            "token",
+            (px.token, px.token_env, px.token_file),
+            valid=lambda v: bool(MIIO_TOKEN.match(v)),
+            hint=TOKEN_HINT,
+            strict=strict,
+        )
+        tokens.append(token or "")
+        problems += found
+    key = None
+    if m.bemfa is not None:
+        b = m.bemfa
+        key, found = _secret(
+            "mihome.bemfa",
+            "key",
+            (b.key, b.key_env, b.key_file),
+            valid=_valid_bemfa_key,
+            hint="the key is your Bemfa private key (私钥), shown in Bemfa's console",
+            strict=strict,
+        )
+        problems += found
+    if problems:
+        raise ConfigError(problems)
+    return tokens, key
+
+
+def _mihome_checks(cfg: Config, m: MihomeConfig) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    add = problems.append
+    if not m.proxy and m.bemfa is None:
+        add(
+            ConfigProblem(
+                "mihome",
+                "names no device",
+                "add a [[mihome.proxy]] (a Mi Wi-Fi plug) or a [mihome.bemfa] table, or remove "
+                "[mihome] (see config/mihome.toml)",
+            )
+        )
+    loops = [lc.name for lc in cfg.loops]
+    targets = [(_proxy_where(i), px.loop) for i, px in enumerate(m.proxy)]
+    if m.bemfa is not None:
+        targets.append(("mihome.bemfa", m.bemfa.loop))
+    for where, loop in targets:
+        if loop is not None and loop not in loops:
+            add(
+                ConfigProblem(
+                    f"{where}.loop",
+                    f"there is no loop named '{loop}'{_suggest(loop, loops)}",
+                    f"use one of: {', '.join(loops)} (default: the first)",
+                )
+            )
+    hosts = [px.host for px in m.proxy]
+    for i, px in enumerate(m.proxy):
+        if hosts.index(px.host) != i:
+            add(
+                ConfigProblem(
+                    f"{_proxy_where(i)}.host",
+                    f"{px.host} is already mihome.proxy[{hosts.index(px.host)}]",
+                    "give each plug one [[mihome.proxy]] table",
+                )
+            )
+    try:
+        mihome_secrets(m, strict=False)
+    except ConfigError as err:
+        problems += err.problems
+    return problems
+
+
+def _mihome_advice(cfg: Config) -> list[ConfigProblem]:
+    m = cfg.mihome
+    if m is None:
+        return []
+    found = []
+    envs = [(f"{_proxy_where(i)}.token_env", px.token_env) for i, px in enumerate(m.proxy)]
+    if m.bemfa is not None:
+        envs.append(("mihome.bemfa.key_env", m.bemfa.key_env))
+    for where, env in envs:
+        if env is not None and not os.environ.get(env):
+            found.append(
+                ConfigProblem(
+                    where,
+                    f"${env} is not set here, so its value was not checked",
+                    f"make sure zcw's environment sets {env} "
+                    "(systemd: EnvironmentFile= in zcw.service)",
+                )
+            )
+    return found
 
 
 # --------------------------------------------------------------------------- loading
@@ -508,6 +763,18 @@ _TYPE_WORDS = {
 
 
 def _problem(err: dict[str, Any], data: dict[str, Any]) -> ConfigProblem:
+    problem = _problem_of(err, data)
+    given = err.get("input")
+    if err["loc"] and str(err["loc"][-1]) in SECRET_KEYS and given is not None:
+        # A token or key is named, never shown: the message may end up in a log or a ticket.
+        hidden = problem.message.replace(repr(given), "a value not shown, as it is a secret")
+        problem = ConfigProblem(problem.where, hidden, problem.fix)
+    if err["type"] == "value_error" and err["loc"] and str(err["loc"][-1]) in _VALUE_FIXES:
+        problem = ConfigProblem(problem.where, problem.message, _VALUE_FIXES[str(err["loc"][-1])])
+    return problem
+
+
+def _problem_of(err: dict[str, Any], data: dict[str, Any]) -> ConfigProblem:
     loc = tuple(err["loc"])
     where = _where(loc, data)
     kind = err["type"]
@@ -578,7 +845,7 @@ def parse_config(data: dict[str, Any], *, source: str = "config") -> Config:
 def advice(cfg: Config) -> list[ConfigProblem]:
     """What a valid config still gets wrong for the plumbing it describes: warnings, not
     errors (zcw runs, but it cannot keep its promise without the fix)."""
-    found: list[ConfigProblem] = []
+    found: list[ConfigProblem] = _mihome_advice(cfg)
     if cfg.topology != "crossover":
         return found  # no cold line at stake
     for lc in cfg.loops:
@@ -696,6 +963,7 @@ def load_config(path: Path) -> Config:
         ) from None
     cfg = parse_config(data, source=where)
     _warn_secrets(cfg, path)
+    _warn_mihome_secrets(cfg, path)
     return cfg
 
 
@@ -768,6 +1036,32 @@ def simulation_config(cfg: Config, house: str) -> Config:
             "control": cfg.control.model_copy(update={"socket": sock}),
         }
     )
+
+
+def _warn_mihome_secrets(cfg: Config, path: Path) -> None:
+    import logging
+
+    m = cfg.mihome
+    if m is None:
+        return
+    inline = any(px.token is not None for px in m.proxy) or (m.bemfa and m.bemfa.key)
+    files = [px.token_file for px in m.proxy] + [m.bemfa.key_file if m.bemfa else None]
+    for secret_path, what in [(path if inline else None, "config file")] + [
+        (f, "token or key file") for f in files
+    ]:
+        if secret_path is None:
+            continue
+        try:
+            mode = secret_path.expanduser().stat().st_mode
+        except OSError:
+            continue
+        if mode & stat.S_IROTH:
+            logging.getLogger("zcw.config").warning(
+                "the %s %s holds a Mi Home secret and is readable by everyone; run `chmod o-r %s`",
+                what,
+                secret_path,
+                secret_path,
+            )
 
 
 def _default_text() -> str:

@@ -93,4 +93,12 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
         )
         out.tasks.append(bridge.run)
         out.closers.append(bridge.close)
+
+    if cfg.mihome is not None:
+        # Lazy: python-miio costs start-up time and memory, only worth it when configured.
+        from zcw.app.mihome_bridge import build_mihome
+
+        mihome = build_mihome(cfg, daemon)
+        out.tasks.append(mihome.run)
+        out.closers.append(mihome.close)
     return out
