@@ -23,6 +23,7 @@ from zcw.config import (
     ConfigError,
     advice,
     config_for_house_loops,
+    default_config,
     find_config,
     format_problems,
     load_config,
@@ -154,8 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     bridge = sub.add_parser("bridge", help="look at the bridge directly (daemon stopped)")
     bridge_sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
-    config_arg(bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason"))
+    info = bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason")
+    config_arg(info)
     console = bridge_sub.add_parser("console", help="decoded live frames from the bridge")
+    for sp in (info, console):
+        sp.add_argument("--port", help="the serial device, with no config needed")
     config_arg(console)
     console.add_argument("--seconds", type=float, help="stop after this long")
     return p
@@ -421,7 +425,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _bridge(args: argparse.Namespace, out: Console) -> int:
     from zcw.app.bridge_tools import bridge_console, bridge_info
 
-    cfg = _load(args)
+    if getattr(args, "port", None):
+        # Looking at a Pico before there is a config (to learn its sensors' ROM ids).
+        cfg = default_config().model_copy(
+            update={"bridge": default_config().bridge.model_copy(update={"port": args.port})}
+        )
+    else:
+        cfg = _load(args)
     if args.bridge_command == "info":
         info = bridge_info(cfg)
         out.print(f"bridge on {info.port}", highlight=False)

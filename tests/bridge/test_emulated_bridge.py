@@ -238,6 +238,7 @@ def test_bridge_info_on_a_missing_port_says_what_to_check(tmp_path: Path) -> Non
     cfg.write_text(
         '[pump]\nrelay = 0\n[bridge]\nport = "/dev/nonexistent-zcw"\n[[loops]]\n'
         'name = "bathroom"\nsensor = "bathroom"\nvalve_relay = 1\n'
+        '[sensors]\nbathroom = "28ff4a1b6b160301"\n'
     )
     out = subprocess.run(
         [sys.executable, "-m", "zcw", "bridge", "info", "-c", str(cfg)],
@@ -334,3 +335,22 @@ def test_a_local_close_by_the_bridge_shows_in_events_status_and_the_dashboard(
     console = Console(record=True, width=200)
     console.print(dash.render())
     assert "closed the bathroom valve by itself" in console.export_text()
+
+
+def test_bridge_info_with_only_a_port_lists_the_rom_ids_before_any_config() -> None:
+    import subprocess
+    import sys
+
+    from hil.emulator import Emulator
+    from hil.house import load_house
+    from hil.plant import Plant
+
+    with Emulator(Plant(load_house("R0"))) as emu:
+        out = subprocess.run(
+            [sys.executable, "-m", "zcw", "bridge", "info", "--port", emu.pty_path],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 0, out.stderr
+    assert "289aab8855eb435a → not in the config's sensors table" in out.stdout

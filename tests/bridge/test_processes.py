@@ -185,7 +185,7 @@ def zcw_start(cfg: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "zcw", "start", "-c", str(cfg)], capture_output=True, text=True
     )
-    assert "cycle_started" in out.stdout, out
+    assert "heating bathroom" in out.stdout, out
 
 
 def test_kill_9_of_the_daemon_mid_cycle_drops_relays_within_host_timeout(
