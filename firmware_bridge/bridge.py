@@ -42,6 +42,7 @@ class Bridge:
 
     def __init__(self, hal, config, boot_reason="power_on"):
         self.hal = hal
+        self.safe_requested = False
         self.config = config
         self.relays = relays_mod.Relays(hal, config.get("relays", 5))
         self.sensors = sensors_mod.SensorBus(hal, config.get("sensor_period_ms", 1000))
@@ -118,6 +119,8 @@ class Bridge:
             self.next_report = ticks_add(now, REPORT_MS)
         self.hal.led(self.relays.mask() != 0 or (now // 500) % 2 == 0)
         self.loops += 1
+        if self.safe_requested:
+            self.hal.restart_into_safe_mode()
         return True
 
     def _check_host(self, now):
@@ -220,6 +223,12 @@ class Bridge:
             if kind == "CLR":
                 self.host_silent = False
                 self.relays.clear_latches()
+                return None
+            if kind == "SAFE":
+                # Restart into safe mode (for `zcw bridge flash`): relays OFF now, the
+                # restart at the end of this pass, once the ACK has gone out.
+                self.relays.all_off()
+                self.safe_requested = True
                 return None
             if kind == "BIND":
                 return self._bind(int(fields[0]), fields[1], int(fields[2]))

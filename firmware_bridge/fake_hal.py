@@ -36,6 +36,7 @@ class FakeHal:
 
     def __init__(self, roms=(), buttons=2, start_ms=0):
         self.now = start_ms
+        self.safe_restarts = 0
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.relays = {}
@@ -108,6 +109,9 @@ class FakeHal:
 
     def feed_watchdog(self):
         pass
+
+    def restart_into_safe_mode(self):
+        self.safe_restarts += 1
 
     def boot_reason(self):
         return "power_on"

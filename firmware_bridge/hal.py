@@ -5,6 +5,7 @@ Pins, the 1-Wire bus, USB CDC serial (read without blocking through ``select.pol
 logic never sees any of it directly, which is what lets it run in the tests and the emulator.
 """
 
+import os
 import select
 import sys
 import time
@@ -28,12 +29,21 @@ def relays_off(config):
         machine.Pin(pin, machine.Pin.OUT, value=off)
 
 
+SAFE_FLAG = "safe_mode"  # a file on the Pico's flash: "boot into safe mode once"
+
+
 def safe_mode_requested(config):
-    """True if the recovery jumper is fitted, or BOOTSEL is pressed during the boot window.
+    """True if the host asked for it (``SAFE``, for `zcw bridge flash`), the recovery jumper
+    is fitted, or BOOTSEL is pressed during the boot window.
 
     BOOTSEL held *while* the Pico powers up starts the ROM's USB bootloader instead, so the
     window opens once MicroPython runs: the LED is lit steadily while it is open.
     """
+    try:
+        os.remove(SAFE_FLAG)  # asked for once: the next reset runs the bridge again
+        return True
+    except OSError:
+        pass
     jumper = None
     if config.get("safe_mode_pin") is not None:
         jumper = machine.Pin(config["safe_mode_pin"], machine.Pin.IN, machine.Pin.PULL_UP)
@@ -152,6 +162,13 @@ class Hal:
 
     def feed_watchdog(self):
         self._wdt.feed()
+
+    def restart_into_safe_mode(self):
+        """Leave a flag for the next boot and reset: the watchdog cannot be stopped once
+        started, so the way to an open REPL goes through a reset."""
+        with open(SAFE_FLAG, "w") as flag:
+            flag.write("1")
+        machine.reset()
 
     def boot_reason(self):
         cause = machine.reset_cause()

@@ -158,7 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     info = bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason")
     config_arg(info)
     console = bridge_sub.add_parser("console", help="decoded live frames from the bridge")
-    for sp in (info, console):
+    flash = bridge_sub.add_parser("flash", help="copy this zcw's firmware to the Pico, check it")
+    config_arg(flash)
+    flash.add_argument("--with-board", action="store_true", help="also overwrite board.py")
+    flash.add_argument("--mpremote", help="the mpremote command to use (default: this zcw's)")
+    for sp in (info, console, flash):
         sp.add_argument("--port", help="the serial device, with no config needed")
     config_arg(console)
     console.add_argument("--seconds", type=float, help="stop after this long")
@@ -443,11 +447,19 @@ def _bridge(args: argparse.Namespace, out: Console) -> int:
             name = info.names.get(rom, "not in the config's sensors table")
             out.print(f"    {rom} → {name}: {reading or 'no reading yet'}", highlight=False)
         return EXIT_OK
+    if args.bridge_command == "flash":
+        from zcw.app.flash import flash
+
+        kw: dict[str, Any] = {}
+        if args.mpremote:
+            kw["mpremote"] = args.mpremote.split()
+        flash(cfg.bridge.port, with_board=args.with_board, emit=lambda t: out.print(t), **kw)
+        return EXIT_OK
     if args.bridge_command == "console":
         with contextlib.suppress(KeyboardInterrupt):
             bridge_console(cfg, lambda line: out.print(line, highlight=False), seconds=args.seconds)
         return EXIT_OK
-    out.print("usage: zcw bridge info|console [-c FILE]")
+    out.print("usage: zcw bridge info|console|flash [-c FILE | --port PORT]")
     return EXIT_USAGE
 
 

@@ -53,6 +53,7 @@ class PlantHal:
         fake_hal = _firmware("fake_hal")
         self._scratchpad = fake_hal.scratchpad_for
         self.plant = plant
+        self.safe_mode = False  # after SAFE: silent until the next reset
         self.fd = fd
         self.by_rom = {rom_for(n): n for n in plant.sensor_names}
         self.faults: dict[str, str] = {}  # sensor name -> fault
@@ -141,6 +142,13 @@ class PlantHal:
 
     def led(self, on: bool) -> None:
         pass
+
+    def restart_into_safe_mode(self) -> None:
+        """The firmware's `SAFE`: the Pico resets into safe mode (relays off, the bridge not
+        running, the REPL open for mpremote) until it is reset again (`reboot`)."""
+        for channel in list(self.relays):
+            self.set_relay(channel, False)
+        self.safe_mode = True
 
 
 class Emulator:
@@ -238,7 +246,8 @@ class Emulator:
                     self.hal.button_levels[idx] = False
                     self.released_at[idx] = time.perf_counter()
                     del self._press_until[idx]
-            self.bridge.poll(self.ticks_ms(now_ms))
+            if not self.hal.safe_mode:
+                self.bridge.poll(self.ticks_ms(now_ms))
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -303,6 +312,7 @@ class Emulator:
         with self._lock:
             for ch in range(self.config["relays"]):
                 self.hal.set_relay(ch, False)
+            self.hal.safe_mode = False
             self.bridge = self._new_bridge(reason)
 
     def unplug(self) -> None:

@@ -374,6 +374,14 @@ def check_lock_on_stops_a_lonely_pump():
     assert host.fields("LCLOSE") == [["0", "no_valve"]]
 
 
+def check_safe_turns_everything_off_then_restarts_into_safe_mode():
+    host = Host()
+    start_cycle(host)
+    assert host.send("SAFE") == "ACK"
+    assert not host.relay(0) and not host.relay(1)
+    assert host.hal.safe_restarts == 1  # after the ACK went out, in the same pass
+
+
 def check_bind_closes_an_open_valve_at_once():
     for rom, temp, why in ((ROM, 40.0, "limit"), (GHOST, 20.0, "sensor_missing")):
         host = Host()
