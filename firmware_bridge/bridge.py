@@ -22,7 +22,7 @@ import sensors as sensors_mod
 from buttons import Buttons
 from ticks import ticks_add, ticks_diff
 
-FIRMWARE_VERSION = "2.0.0"
+FIRMWARE_VERSION = "2.1.0"
 MIN_HOST_TIMEOUT_MS = 500
 MAX_HOST_TIMEOUT_MS = 3000
 REPORT_MS = 1000

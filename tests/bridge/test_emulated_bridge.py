@@ -217,7 +217,7 @@ def test_bridge_info_and_console_commands() -> None:
         timeout=60,
     )
     assert info.returncode == 0, info.stderr
-    assert "firmware 2.0.0, protocol 2, 5 relays" in info.stdout
+    assert "firmware 2.1.0, protocol 2, 5 relays" in info.stdout
     assert "last boot reason: power_on" in info.stdout
     assert "→ bathroom: 20.00 °C" in info.stdout
     console = subprocess.run(

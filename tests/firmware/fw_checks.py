@@ -213,7 +213,7 @@ def check_tick_arithmetic_is_the_picos():
 def check_boot_reports_reason_and_all_relays_off():
     host = Host()
     boot = host.fields("BOOT")
-    assert boot == [["power_on", "2.0.0", "2"]], boot
+    assert boot == [["power_on", "2.1.0", "2"]], boot
     assert not any(host.hal.relays.values())
     assert host.fields("R")[0] == ["0", "ok"]
 
@@ -238,7 +238,7 @@ def check_info_and_rom_frames_fit_with_10_sensors():
     roms = [rom_for("sensor%d" % i) for i in range(10)]
     host = Host(roms=roms)
     assert host.send("HELLO", V, 2000) == "ACK"
-    assert host.fields("INFO") == [["2.0.0", "2", "5", "power_on", "10"]]
+    assert host.fields("INFO") == [["2.1.0", "2", "5", "power_on", "10"]]
     assert host.fields("ROM") == [[str(i), roms[i]] for i in range(10)]
     host.forget()
     assert host.send("INFO") == "ACK"
