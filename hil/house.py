@@ -33,7 +33,7 @@ class PipeRun:
 
 @dataclass(frozen=True, slots=True)
 class SensorSpec:
-    """Where and how a sensor is mounted, and its response (PHYSICS.md §4)."""
+    """Where and how a sensor is mounted, and its response (docs/physics.md §4)."""
 
     mount: Literal["valve_body", "clamp", "immersion"]
     tau_s: float
@@ -43,7 +43,7 @@ class SensorSpec:
 
 @dataclass(frozen=True, slots=True)
 class HeaterSpec:
-    """The water heater (PHYSICS.md §2.2–2.3)."""
+    """The water heater (docs/physics.md §2.2–2.3)."""
 
     kind: Literal["gas", "electric"]
     setpoint_c: float
@@ -95,7 +95,7 @@ class House:
         return tuple(t.name for t in self.taps)
 
     def randomised(self, seed: int) -> House:
-        """Draw the stochastic parameters of PHYSICS.md §6 for one episode."""
+        """Draw the stochastic parameters of docs/physics.md §6 for one episode."""
         rng = random.Random(seed)
 
         def sensor(s: SensorSpec) -> SensorSpec:

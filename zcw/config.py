@@ -851,7 +851,7 @@ def advice(cfg: Config) -> list[ConfigProblem]:
     for lc in cfg.loops:
         plastic = lc.pipe is None or not lc.pipe.startswith("cu_")
         if lc.sensor_mount == "pipe_clamp" and plastic and lc.cold_sensor is None:
-            # PHYSICS.md §4: PPR's wall alone delays the reading 40-65 s, PEX's 14 s; no
+            # docs/physics.md §4: PPR's wall alone delays the reading 40-65 s, PEX's 14 s; no
             # estimate inverts a wall, and a late stop is hot water in the cold line (the
             # unseen house r0-clamp: 119 of 120 events over the limit).
             found.append(

@@ -33,7 +33,7 @@ class RelayCommand:
     """The full desired relay state, by channel, with the deadline for every ON.
 
     The bridge turns a relay OFF by itself when its deadline passes without a refresh, so a
-    dead daemon cannot leave the pump running (PRODUCT §3, layer 1).
+    dead daemon cannot leave the pump running (docs/safety.md, layer 1).
     """
 
     channels: Mapping[int, bool]

@@ -1,4 +1,4 @@
-"""The plant model of PHYSICS.md §3: pipes, heater, sensors and the network of one house."""
+"""The plant model of docs/physics.md §3: pipes, heater, sensors and the network of one house."""
 
 from hil.plant.plant import Plant
 

@@ -1,6 +1,6 @@
 """Water heaters: a gas tankless (lumped heat exchanger with ignition) and an electric tank.
 
-PHYSICS.md §2.2–2.3 and §3.1: the gas heater is a continuous stirred tank of capacity C_hx,
+docs/physics.md §2.2–2.3 and §3.1: the gas heater is a continuous stirred tank of capacity C_hx,
 fed forward ``P = ṁc (T_set − T_in)`` plus ``K_p (T_set − T_h)``, within ``[0, P_max]``;
 below ``P_min`` the burner cycles
 on/off with a +5 K / −1 K band. It fires only above the activation flow ``Q_on`` after an

@@ -1,6 +1,6 @@
 """Pipe catalogue and one pipe segment: water cells, wall layers, implicit radial exchange.
 
-PHYSICS.md §3: 1-D finite volume. Water moves by exact volume shifts of whole cells: the
+docs/physics.md §3: 1-D finite volume. Water moves by exact volume shifts of whole cells: the
 front is quantised to one cell, and the only mixing is that of the parcels filling a cell
 (within one step's volume). Between segments the flow passes on continuously. Heat moves
 radially water ↔ wall layers ↔ ambient by backward Euler, a tridiagonal (Thomas) solve per
@@ -22,7 +22,7 @@ WATER_PR = 4.3
 
 @dataclass(frozen=True, slots=True)
 class PipeType:
-    """A pipe from PHYSICS.md §1.1: inner/outer diameter, wall material, bare U′."""
+    """A pipe from docs/physics.md §1.1: inner/outer diameter, wall material, bare U′."""
 
     name: str
     id_mm: float
@@ -34,7 +34,7 @@ class PipeType:
     wall_layers: int
 
 
-# U′ (bare, 50 °C water in 20 °C air) from PHYSICS.md §1.2; scaled by insulation below.
+# U′ (bare, 50 °C water in 20 °C air) from docs/physics.md §1.2; scaled by insulation below.
 PIPES: dict[str, PipeType] = {
     p.name: p
     for p in (
@@ -122,7 +122,7 @@ class Segment:
             else 0.0
         )
         # The outer coefficient is set so the stagnant pipe loses heat at the documented U′
-        # (PHYSICS.md §1.2), which pins the standby cool-down to the reference figures.
+        # (docs/physics.md §1.2), which pins the standby cool-down to the reference figures.
         u = u_w_per_mk if u_w_per_mk is not None else pipe.u_bare_w_per_mk
         r_inside = 1 / (inner_h(0.0, 2 * ri) * math.pi * 2 * ri) + math.log(
             self.r_nodes[0] / ri

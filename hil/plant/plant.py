@@ -1,6 +1,6 @@
 """The plant: heater, pipe network, pump, valves, taps and sensors of one simulated house.
 
-Network (PHYSICS.md §3.1, §6)::
+Network (docs/physics.md §3.1, §6)::
 
     heater ─► trunk_hot ─┬─► tap.hot ─► [valve] ─► tap.cold ─┬─► trunk_cold ─► heater inlet
                          └─► tap.hot ─► [valve] ─► tap.cold ─┘
@@ -20,7 +20,7 @@ from hil.plant.heater import ElectricTank, GasHeater
 from hil.plant.pipes import PIPES, Segment
 from hil.plant.sensor import Ds18b20
 
-HOT_C = 38.0  # PRODUCT §6: water ≥ 38 °C pushed into the cold line counts as "hot into cold"
+HOT_C = 38.0  # docs/physics.md §7: water ≥ 38 °C pushed into the cold line is "hot into cold"
 IDLE_DT_S = 5.0  # no flow anywhere: radial exchange only, implicit, so a long step is fine
 
 
@@ -48,7 +48,7 @@ class Plant:
                 u_w_per_mk=base_u * house.u_scale,
             )
 
-        # Hot and return lines start at ambient, cold lines at mains (PHYSICS.md §6).
+        # Hot and return lines start at ambient, cold lines at mains (docs/physics.md §6).
         cold_start = amb if house.topology == "return_line" else mains
         self.trunk_hot = [seg(f"trunk_hot{i}", r, amb) for i, r in enumerate(house.trunk_hot)]
         self.trunk_cold = [

@@ -1,4 +1,4 @@
-"""The DS18B20 measurement chain (PHYSICS.md §3.1, §4).
+"""The DS18B20 measurement chain (docs/physics.md §3.1, §4).
 
 ``τ_s dT_b/dt = κ·T_loc + (1−κ)·T_a − T_b``: a first-order lag towards the local temperature,
 with a leak to ambient when κ < 1 (dry or uninsulated contact). A conversion starts every

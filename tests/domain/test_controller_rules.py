@@ -1,4 +1,5 @@
-"""Table tests: one test per rule of PRODUCT.md §2, driven through the scripted rig."""
+"""Table tests: one test per rule of the cycle and per invariant I1–I7 (docs/safety.md),
+driven through the scripted rig."""
 
 from __future__ import annotations
 
@@ -288,7 +289,7 @@ def test_a_warm_pipe_stops_on_the_learned_arrival_too() -> None:
 
 
 def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_the_rise() -> None:
-    """A dry clip on plastic (PHYSICS.md §4) can sit below ready_c with hot water flowing."""
+    """A dry clip on plastic (docs/physics.md §4) can sit below ready_c with hot water flowing."""
     r = rig(LoopParams(name="bathroom", max_run_s=20.0, sensor_tau_s=0.0), min_rest_s=0.0)
     r.request("start")
     r.run(5.0)
@@ -501,7 +502,7 @@ def test_a_sensor_that_catches_up_past_the_limit_after_the_stop_raises_late_stop
 
 
 def test_a_sensor_no_lag_fit_explains_that_keeps_stopping_late_stops_on_its_warming() -> None:
-    """A clamp on bare PPR reads the water through the wall, 52 s late (PHYSICS.md §4): after
+    """A clamp on bare PPR reads the water through the wall, 52 s late (docs/physics.md §4): after
     three cooled-pipe cycles without one first-order fit, a late stop sends the loop to its
     sensor's first warming, as a sensor that never reads ready_c is sent by max_run."""
     unfitted = Learned(transit_s=25.0, transit_cycles=3)

@@ -1,4 +1,4 @@
-"""Property tests for the safety invariants I1–I5 (PRODUCT.md §2).
+"""Property tests for the safety invariants I1–I5 (docs/safety.md).
 
 Hypothesis draws an installation (topology, loops, delays, limits) and a random script of
 triggers, temperatures (including 85.0, −127, CRC errors, frozen sensors and cold-line

@@ -1,10 +1,10 @@
-"""The safety supervisor alone, against a broken controller (PRODUCT.md §3, layer 3).
+"""The safety supervisor alone, against a broken controller (docs/safety.md, layer 3).
 
 No controller here: hypothesis plays a controller that wishes at random (pump and valves
 flipping, held, dropped), feeds raw sensor samples of every kind (good, 85.0, −127, CRC,
 out of range, jumps, silence that goes stale) and random ``force_off``, on an irregular
-clock. The oracle below is written from PRODUCT.md §2, independently of the supervisor, and
-checks I1–I5, I7 and "a veto holds until the wish is withdrawn" on every output.
+clock. The oracle below is written from the rules in docs/safety.md, independently of the
+supervisor, and checks I1–I5, I7 and "a veto holds until the wish is withdrawn" on every output.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ STEP = st.tuples(
 
 @dataclass
 class Oracle:
-    """PRODUCT.md §2 from the outside: what each output may do, given what came before."""
+    """The rules of docs/safety.md from the outside: what each output may do, given what came
+    before."""
 
     p: Params
     latest: dict[str, SensorSample] = field(default_factory=dict)

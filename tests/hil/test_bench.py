@@ -101,7 +101,7 @@ def test_bench_command_prints_json() -> None:
 
 
 def test_zcw_detects_h4_heater_not_firing_within_30_s() -> None:
-    """PRODUCT §6: on the hard house, a heater that does not ignite is caught within 30 s."""
+    """I6 (docs/safety.md): on the hard house, a heater that does not ignite is caught in 30 s."""
     from hil.bench.strategies import Zcw
     from hil.house import load_house
     from hil.plant import Plant

@@ -1,4 +1,5 @@
-"""The plant is pinned to PHYSICS.md: reference-house oracles, cool-down, heater, sensor lag."""
+"""The plant is pinned to docs/physics.md: reference-house oracles, cool-down, heater, sensor
+lag."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_energy_balance_heater_heat_ends_up_in_pipes_and_losses() -> None:
 
 
 def test_clamp_on_ppr_reads_the_front_tens_of_seconds_late() -> None:
-    """PHYSICS.md §4: a DS18B20 clamped on PPR crosses 38 °C ≈ 40–65 s after the water."""
+    """docs/physics.md §4: a DS18B20 clamped on PPR crosses 38 °C ≈ 40–65 s after the water."""
     house = load_house("R0")
     tap = replace(house.taps[0], sensor=replace(house.taps[0].sensor, mount="clamp"))
     plant = Plant(replace(house, taps=(tap,)))

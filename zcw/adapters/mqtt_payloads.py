@@ -21,7 +21,7 @@ from zcw.domain.model import EventKind
 
 MAX_COMMAND_BYTES = 512
 # A command carrying a timestamp older than this is stale: it waited in some queue while
-# the house changed (PRODUCT: a "start" queued during an outage must not fire hours later).
+# the house changed: a "start" queued during an outage must not fire hours later.
 STALE_AFTER_S = 60.0
 ACTIONS = ("start", "stop", "reset")
 MODES = ("auto", "away")

@@ -140,7 +140,7 @@ class Daemon:
                 log.exception("observer %r failed", observer)
 
     def shutdown(self) -> None:
-        """Relays OFF first, then release the hardware (PRODUCT §3, layer 4). Idempotent."""
+        """Relays OFF first, then release the hardware (docs/safety.md, layer 4). Idempotent."""
         if self._closed:
             return
         self._closed = True

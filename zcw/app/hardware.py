@@ -26,7 +26,7 @@ from zcw.config import Config
 def bindings_for(cfg: Config, wiring: Wiring, sensors: Mapping[str, str]) -> list[Binding]:
     """The bridge's local thermostatic close: each valve bound to its loop sensor.
 
-    The limit is ``ready_c``, capped by ``cold_line_max_c`` in crossover (PRODUCT §3, layer 1).
+    The limit is ``ready_c``, capped by ``cold_line_max_c`` in crossover (docs/safety.md, layer 1).
     """
     out = []
     for lc in cfg.loops:

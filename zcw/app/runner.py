@@ -1,6 +1,6 @@
 """Run the daemon: pace the control tick, serve the control socket, show the dashboard or log.
 
-Shutdown order matters (PRODUCT §3, layer 4): the tick stops, the relays go OFF, and only
+Shutdown order matters (docs/safety.md, layer 4): the tick stops, the relays go OFF, and only
 then does everything else close.
 """
 

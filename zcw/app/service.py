@@ -1,4 +1,4 @@
-"""The daemon as a systemd service (PRODUCT §3, layer 4): ready, alive, stopping.
+"""The daemon as a systemd service (docs/safety.md, layer 4): ready, alive, stopping.
 
 - ``READY=1`` once the control tick runs and the bridge is online, or after
   ``READY_ANYWAY_S`` without it: a Pico left unplugged must show as a running service that

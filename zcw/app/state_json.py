@@ -1,4 +1,5 @@
-"""The state payload (PRODUCT §5): one JSON shape for `zcw status --json`, MQTT and history.
+"""The state payload (README, `zcw/state`): one JSON shape for `zcw status --json`, MQTT and
+history.
 
 Relays are reported as the bridge *confirmed* them, never as the controller wished them.
 """

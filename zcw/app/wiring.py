@@ -27,7 +27,7 @@ from zcw.ports import ChannelNotice, RelayCommand
 # a frozen daemon leaves a relay on for at most this long (plus the bridge's own dead-man).
 RELAY_DEADLINE_S = 5.0
 
-# Water volume per metre of common hot pipes (PHYSICS.md §1.1), for the transit estimate.
+# Water volume per metre of common hot pipes (docs/physics.md §1.1), for the transit estimate.
 LITRES_PER_M = {
     "ppr_20x2.0": 0.201,
     "ppr_20x2.3": 0.186,
@@ -42,13 +42,13 @@ LITRES_PER_M = {
     "cu_3/4_l": 0.312,
     "cu_3/4_m": 0.333,
 }
-# Water moved before hot water arrives is 1.3–1.7× the pipe volume (PHYSICS.md §5.1), plus
+# Water moved before hot water arrives is 1.3–1.7× the pipe volume (docs/physics.md §5.1), plus
 # the heater's ignition; err long, since this only bounds when a missing rise means trouble.
 TRANSIT_FACTOR = 1.7
 IGNITION_ALLOWANCE_S = 10.0
 
 # Lag of the loop sensor when the config gives no better hint: a DS18B20 clamped on a
-# metal valve body with paste (PHYSICS.md §4).
+# metal valve body with paste (docs/physics.md §4).
 DEFAULT_SENSOR_TAU_S = 8.0
 
 

@@ -35,13 +35,13 @@ from zcw.domain.model import Params
 
 WATER_KJ_PER_L_K = 4.18  # 1 L of water, 1 K
 # The outlet temperature assumed before a loop has shown its plateau: the usual setting of
-# a gas tankless heater (PRODUCT: 45-55 °C) and of a storage tank's thermostat.
+# a gas tankless heater (40-55 °C, docs/physics.md §2.2) and of a storage tank's thermostat.
 HOT_DEFAULT_C = 50.0
 # A reading this far over ready_c between cycles is hot water being drawn: a plateau sample.
 PLATEAU_OVER_READY_K = 4.0
 # Samples kept for the plateau and the floor (a few days of use).
 KEEP = 8
-# A gas tankless heater lights 2-6 s after the flow starts (PHYSICS.md §2.2): without an
+# A gas tankless heater lights 2-6 s after the flow starts (docs/physics.md §2.2): without an
 # outlet sensor to see it, the water of its usual ignition passes unheated.
 GAS_IGNITION_S = 3.0
 # Lag of a heater-outlet sensor (a DS18B20 on the outlet pipe), for the lag correction.

@@ -1,4 +1,4 @@
-"""Fault catalogue: every fault has a machine code, a human sentence and a hint (PRODUCT §2).
+"""Fault catalogue: every fault has a machine code, a human sentence and a hint (docs/safety.md).
 
 Transient faults clear themselves when their condition goes away; latching faults stay until
 an explicit ``reset``. The catalogue is data, so the dashboard, MQTT and the docs all show the
@@ -190,7 +190,7 @@ def internal_error(what: str) -> Fault:
     )
 
 
-# -- what the bridge did by itself (PRODUCT §3, layer 1) ---------------------------------------
+# -- what the bridge did by itself (docs/safety.md, layer 1) -----------------------------------
 
 
 def bridge_local_close(loop: str, detail: str, *, refused: bool) -> Fault:

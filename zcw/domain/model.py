@@ -16,7 +16,7 @@ Mode = Literal["auto", "away"]
 
 
 class Source(StrEnum):
-    """Who asked for a cycle (PRODUCT.md §4)."""
+    """Who asked for a cycle: every request names its trigger (``zcw history`` shows it)."""
 
     BUTTON = "button"
     MQTT = "mqtt"
@@ -69,7 +69,7 @@ class Params:
     # A loop reading frozen this long while the heater outlet proves hot water is coming is
     # a stuck sensor (I4).
     stuck_after_s: float = 60.0
-    # Hard cap the bridge enforces on any relay-ON whatever the host says (PRODUCT §3).
+    # Hard cap the bridge enforces on any relay-ON whatever the host says (docs/safety.md, I3).
     bridge_cap_s: float = 600.0
 
     def loop(self, name: str) -> LoopParams:
@@ -122,7 +122,7 @@ BridgeNoticeKind = Literal["local_close", "refused", "dead_man", "cap", "bind_re
 
 @dataclass(frozen=True, slots=True)
 class BridgeNotice:
-    """What the bridge did, or refused, on its own (PRODUCT §3, layer 1), as the core sees it.
+    """What the bridge did, or refused, on its own (docs/safety.md, layer 1), as the core sees it.
 
     - ``local_close``: it closed the valve on its own thermostat (limit reached, or the sensor
       failed); ``refused``: it refused to open it for the same reason;

@@ -1,4 +1,4 @@
-"""Safety supervisor: the last word on relay outputs in the daemon (PRODUCT §3, layer 3).
+"""Safety supervisor: the last word on relay outputs in the daemon (docs/safety.md, layer 3).
 
 It sits between the controller's wishes and the bridge. It can veto or force OFF; it can
 never turn anything ON. It trusts nothing the controller says about the plumbing: it
@@ -15,9 +15,9 @@ so a controller that wishes at random still cannot break an invariant:
   pump; in ``crossover`` a loop with a cold-line sensor opens only while that sensor reads.
 - I7: when the controller reports trouble (``force_off``), everything goes OFF.
 
-**A veto holds** (PRODUCT §3): an output the supervisor turned down stays OFF until the wish
-for it is withdrawn, and after an I3 veto also until ``min_rest_s`` has passed. The next
-refresh of the same wish never undoes it.
+**A veto holds** (docs/safety.md, layer 3): an output the supervisor turned down stays OFF
+until the wish for it is withdrawn, and after an I3 veto also until ``min_rest_s`` has
+passed. The next refresh of the same wish never undoes it.
 """
 
 from __future__ import annotations
