@@ -882,6 +882,15 @@ def config_candidates() -> list[tuple[str, Path | None]]:
     ]
 
 
+def _present(path: Path) -> bool:
+    """There is a file here, readable or not: /etc/zcw is 0750, and a user outside group zcw
+    must hear "permission denied" from load_config rather than a traceback from stat."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return True
+
+
 def find_config(explicit: Path | None) -> Path:
     """The config file to use: ``-c FILE``, else ``$ZCW_CONFIG``, else /etc/zcw/zcw.toml,
     else ~/.config/zcw/zcw.toml. Raises ConfigError naming every place it looked."""
@@ -892,7 +901,7 @@ def find_config(explicit: Path | None) -> Path:
         if path is None:
             looked.append(f"{what} (not set)")
             continue
-        if what.startswith("$") or path.exists():
+        if what.startswith("$") or _present(path):
             return path  # $ZCW_CONFIG is taken as given: a typo in it must not fall through
         looked.append(str(path))
     raise ConfigError(

@@ -212,3 +212,40 @@ def test_monitor_follows_events_and_the_daemon_stops_cleanly_under_it(tmp_path: 
     finally:
         reap(proc)
         reap(monitor)
+
+
+def test_a_config_dir_the_user_may_not_read_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /etc/zcw is 0750 root:zcw: for a user outside group zcw, stat() itself is refused.
+    from zcw import config as zc
+
+    def refuse(self: Path) -> bool:
+        if str(self).startswith("/etc/zcw"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return False
+
+    monkeypatch.delenv("ZCW_CONFIG", raising=False)
+    monkeypatch.setattr(Path, "exists", refuse)
+    assert zc.find_config(None) == Path("/etc/zcw/zcw.toml")
+    monkeypatch.undo()
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(zc.ConfigError, match="permission denied") as err:
+        zc.load_config(Path("/etc/zcw/zcw.toml"))
+    assert "sudo chgrp zcw" in str(err.value) or "readable" in str(err.value)
+
+
+def test_status_shows_the_bridge_offline_before_the_stale_sensors_it_causes() -> None:
+    from zcw.domain import faults as F
+    from zcw.domain.controller import Controller
+    from zcw.domain.model import LoopParams, Params
+
+    c = Controller(Params(loops=(LoopParams("bathroom"),)))
+    c.raise_external_fault(F.sensor_invalid("bathroom", "loop", "stale"))
+    c.raise_external_fault(F.bridge_offline())
+    fault = c.snapshot().fault
+    assert fault is not None and fault.code == "bridge_offline"

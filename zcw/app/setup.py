@@ -202,6 +202,6 @@ def next_steps(path: Path) -> str:
             "  sudo systemctl enable --now zcw        # start zcw now and at every boot",
             "  journalctl -u zcw -f                   # follow its log",
             "  zcw status                             # what it sees (you need to be in group zcw)",
-            "If the Pico's name changes across reboots, install the udev rule: see the README.",
+            "scripts/install-pi installed the udev rule: the Pico is /dev/zcw-bridge too.",
         ]
     )

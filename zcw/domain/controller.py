@@ -191,8 +191,11 @@ class Snapshot:
 
     @property
     def fault(self) -> Fault | None:
+        """The fault to show first: a latched one, else the bridge being offline (which makes
+        every sensor go stale too: the cause before its symptoms), else the oldest."""
         latched = [f for f in self.faults if f.latching]
-        ordered = latched or list(self.faults)
+        offline = [f for f in self.faults if f.code == "bridge_offline"]
+        ordered = latched or offline or list(self.faults)
         return ordered[0] if ordered else None
 
 
