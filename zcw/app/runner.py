@@ -171,7 +171,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
 
     adapters = adapters or Adapters()
-    handler = ControlHandler(daemon, adapters.store, adapters.schedule)
+    handler = ControlHandler(daemon, adapters.store, adapters.schedule, adapters.learning)
     server = ControlServer(cfg.socket_path, handler.handle, handler.stream)
     try:
         await server.start()
