@@ -14,13 +14,15 @@ The household (the same for every strategy, drawn from the seed):
 - unplanned draws, a quarter of all draws: any tap, any time from 07:00 to 23:00, short;
 - tap-flicks on 6 days in 10, at the first loop (the one with ``tapflick = true``): the
   person holds the hot tap open until the burner lights (its ignition plus 1.5-3 s), closes
-  it, and opens it again 2.5-4 min later. Only when that tap's water is cold (nobody flicks a
-  hot pipe). The draw after a flick is not judged (it was asked for).
+  it, and opens it again once the pump has run and stopped (at most 6 min later). Only when
+  that tap's water is cold (nobody flicks a hot pipe). The draw after a flick is not judged
+  (it was asked for).
 
 Strategies: ``on_demand`` (no pre-heat), ``keep_warm_all_day`` (zcw keeping the first loop
 hot 06:00-23:00 on its ``[[keep_warm]]`` rule: a cycle whenever it reads 3 K under ready),
-``user_schedule`` (zcw pre-heats "hot at 06:30 and 18:45" daily at every loop: what a person
-would type), ``learned`` (zcw in ``[learning] mode = "learned"``, learning from day 1), and
+``user_schedule`` (zcw pre-heats "hot at 06:30" at the shower's loop and "hot at 18:45" at
+the kitchen's, daily: what a person would type), ``learned`` (zcw in ``[learning] mode =
+"learned"``, learning from day 1), and
 ``prescient`` (a pre-heat whose oracle stop falls exactly at each judged draw: the limit).
 The zcw strategies run the real daemon, controller and adapters on the simulated bridge.
 """
@@ -82,6 +84,7 @@ REST_DAY: tuple[Habit, ...] = (
 )
 UNPLANNED_SHARE = 0.25
 FLICK_DAYS = 0.6
+FLICK_WAIT_S = 360.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +277,9 @@ class DaemonWeek:
             )
         self._idle_since = 0.0
         self._next_check = 0.0
+        # (t, water at each loop's valve, pump on) of one day, for the plot in docs/.
+        self.trace_day: int | None = None
+        self.trace: list[tuple[float, dict[str, float], bool]] = []
         self.pump_cycles: list[tuple[float, float]] = []
         self._pump_from: float | None = None
         self.daemon.tick()
@@ -302,6 +308,9 @@ class DaemonWeek:
             self.clock.advance(step)
             self.daemon.tick()
             self._note_pump()
+            if self.trace_day is not None and int(self.clock.now_s() // DAY_S) == self.trace_day:
+                waters = {n: self.plant.water_at_valve_c(n) for n in self.plant.loops}
+                self.trace.append((self.clock.now_s(), waters, self.plant.pump_on))
             if self.clock.now_s() >= self._next_check:
                 self._next_check = self.clock.now_s() + 1.0
                 self.schedule.check()
@@ -332,8 +341,10 @@ def week_config(plant: Plant, kind: str) -> Config:
         # "Whenever it falls a few K under ready": the rule's own minimum spacing, not 10 min.
         data["control"]["keep_warm_min_interval_s"] = 60
     elif kind == "user_schedule":
+        # The shower's loop in the morning, the kitchen's in the evening (one loop: both).
         data["schedule"] = [
-            {"loop": loop, "at": at, "days": "daily"} for loop in loops for at in ("06:30", "18:45")
+            {"loop": loops[0], "at": "06:30", "days": "daily"},
+            {"loop": loops[-1], "at": "18:45", "days": "daily"},
         ]
     learning: dict[str, Any] = {"mode": "learned" if kind == "learned" else "off"}
     learning["holidays"] = [d.isoformat() for d in holidays()]
@@ -414,20 +425,39 @@ def _flick(strat: WeekStrategy, ev: WeekEvent) -> float | None:
     return t0
 
 
-def run_week(house_ref: str, strategy: str, seed: int, days: int = DAYS) -> dict[str, Any]:
-    """One house, one strategy, one seed: the fortnight's judged draws and the figures."""
+def _await_flick(strat: WeekStrategy) -> None:
+    """After a flick the person waits until the pump has run and stopped (they hear it), or
+    at most FLICK_WAIT_S, before opening the tap again."""
+    plant = strat.plant
+    t0, ran = plant.t_s, False
+    while plant.t_s - t0 < FLICK_WAIT_S:
+        strat.advance(5.0)
+        ran = ran or plant.pump_on
+        if ran and not plant.pump_on:
+            break
+
+
+def run_week(
+    house_ref: str, strategy: str, seed: int, days: int = DAYS, *, trace_day: int | None = None
+) -> dict[str, Any]:
+    """One house, one strategy, one seed: the fortnight's judged draws and the figures.
+    ``trace_day``: also return the water at the valves and the pump through that day."""
     logging.getLogger("zcw").setLevel(logging.CRITICAL)
     house = week_house(house_ref, seed)
     plant = Plant(house)
     events = week_scenario(plant.loops, seed, days)
     strat = make_week(strategy, plant)
+    if isinstance(strat, DaemonWeek):
+        strat.trace_day = trace_day
     learn_days = min(LEARN_DAYS, days // 2)
     measured_from = learn_days * DAY_S
     results: list[DrawResult] = []
     flicks: list[tuple[float, float | None]] = []  # (scheduled at, burner lit at or None)
     marks: dict[str, float] = {}
     for ev in events:
-        if ev.at_s < plant.t_s:
+        if ev.kind == "after_flick":
+            ev = replace(ev, at_s=plant.t_s)  # as soon as the flick was answered
+        elif ev.at_s < plant.t_s:
             continue  # the person waited for an earlier draw to end
         if not marks and ev.at_s >= measured_from:
             strat.advance(max(measured_from - plant.t_s, 0.0))
@@ -436,6 +466,7 @@ def run_week(house_ref: str, strategy: str, seed: int, days: int = DAYS) -> dict
         strat.advance(max(ev.at_s - plant.t_s, 0.0))
         if ev.kind == "flick":
             flicks.append((ev.at_s, _flick(strat, ev)))
+            _await_flick(strat)
         else:
             results.append(_open_tap(strat, ev))
     strat.advance(max(days * DAY_S - plant.t_s, 0.0))
@@ -457,7 +488,7 @@ def run_week(house_ref: str, strategy: str, seed: int, days: int = DAYS) -> dict
     }
     if isinstance(strat, DaemonWeek) and strat.learning is not None:
         summary.update(_detection(strat, events, flicks, results))
-    return {
+    out: dict[str, Any] = {
         "house": house_ref if "/" not in house_ref else Path(house_ref).stem,
         "strategy": strategy,
         "seed": seed,
@@ -466,6 +497,9 @@ def run_week(house_ref: str, strategy: str, seed: int, days: int = DAYS) -> dict
         "summary": summary,
         "draws": [asdict(r) for r in results],
     }
+    if isinstance(strat, DaemonWeek) and trace_day is not None:
+        out["trace"] = strat.trace
+    return out
 
 
 def _marks(strat: WeekStrategy) -> dict[str, float]:

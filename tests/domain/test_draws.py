@@ -198,3 +198,31 @@ def test_a_noisy_night_is_never_a_draw(seed: int, jitter: float, drift: float) -
 
     found = run(det, 8 * 3600.0, noisy(21.0), noisy(20.0))
     assert found.draws == [] and found.flicks == []
+
+
+def test_a_draw_during_a_cycles_tail_shows_as_the_heaters_water_at_the_valve() -> None:
+    """No outlet sensor: the reading is still catching up on the stop (which leaves at most
+    cold_line_max_c at the valve) when the tap opens and brings 46 °C water."""
+    det = DrawDetector(["bathroom"], has_outlet=False)
+    pumping = lambda t: 100.0 <= t < 130.0  # noqa: E731
+
+    def loop(t: float) -> float:
+        if t < 125.0:
+            return 20.0
+        if t < 140.0:
+            return 20.0 + (t - 125.0)  # catching up on the stop
+        return min(46.0, 35.0 + (t - 140.0) * 0.8)  # a tap opened at 140 s
+
+    found = run(
+        det, 600.0, lambda t: loop(t) if t < 400.0 else 46.0 - (t - 400.0) / 20.0, pumping=pumping
+    )
+    (draw,) = found.draws
+    assert draw.loop == "bathroom" and draw.via == "loop"
+
+
+def test_a_rising_reading_holds_keep_warm_back() -> None:
+    det = DrawDetector(["bathroom"], has_outlet=True)
+    run(det, 100.0, flat(30.0), flat(20.0))
+    assert not det.drawing
+    run(det, 3.0, flat(30.5), flat(20.0), start=100.0)  # the valve water starts to move
+    assert det.drawing

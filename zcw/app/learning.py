@@ -46,10 +46,12 @@ RETRY_S = 15.0
 # With nothing learned yet: a typical first cycle (as the schedule's own first guess).
 DEFAULT_LEAD_S = 60.0
 LEAD_MARGIN_S = 10.0
-# A loop whose sensor never reads ready_c in time (it stops on its first warming) cannot
-# say when its water has cooled: inside a window it is re-heated this long after its last
-# cycle ended (a pre-heated pipe holds for about two minutes at the valve: docs/learning.md).
-BLIND_HOLD_S = 120.0
+# A loop whose sensor has never been seen to read ready_c (a dry clip on plastic pipe) cannot
+# say when its water has cooled, nor can the controller see a warm pipe's front arrive in
+# time: re-heating it warm pushed water over cold_line_max_c into the cold line (H4's far
+# tap, within 3 s). Such a loop gets one pre-heat per window, hot at its middle, and only
+# once its pipe has stood this long since its last cycle or draw (docs/learning.md).
+BLIND_COOL_S = 1800.0
 
 
 class LearningBridge:
@@ -91,8 +93,12 @@ class LearningBridge:
         self._last_cycle: object = None
         self._heating = False
         self._temps: dict[str, float | None] = {}
-        self._ended: dict[str, float] = {}  # loop -> controller time its last cycle ended
+        # loop -> controller time its last cycle or draw ended (its pipe was warm then)
+        self._warm_s: dict[str, float] = {}
+        self._reads_hot: set[str] = set()
+        self._blind_done: set[str] = set()
         self._asked: dict[str, float] = {}
+        self._last_end_s = -1e18
         self._plan_day: str | None = None
         self._plan: list[Window] = []
         self._now_s = daemon.clock.now_s()
@@ -189,12 +195,19 @@ class LearningBridge:
             return  # someone is drawing: the water is moving already
         day = local.date().isoformat()
         if day != self._plan_day:
+            # The day's plan is worked out as it begins: a draw today teaches tomorrow.
             self._plan_day, self._plan = day, self.plan_for(local.date())
+            self._blind_done.clear()
         minute = local.hour * 60 + local.minute + local.second / 60.0
         for window in self._plan:
             lead_min = self.lead_s(window.loop) / 60.0
-            if window.start_min - lead_min <= minute < window.end_min:
+            if not window.start_min - lead_min <= minute < window.end_min:
+                continue
+            if window.loop in self._reads_hot:
                 self._keep_hot(window.loop)
+            elif minute >= (window.start_min + window.end_min) / 2 - lead_min:
+                # One pre-heat, hot at the middle of the habit, where draws are likeliest.
+                self._pre_heat_blind(window, day)
 
     async def run(self) -> None:
         while not self._stop.is_set():
@@ -214,27 +227,40 @@ class LearningBridge:
         now = self._now_s
         if now - self._asked.get(loop, -1e18) < RETRY_S:
             return
+        if now - self._last_end_s < self.daemon.wiring.params.min_rest_s:
+            return  # the controller would refuse it (rest): ask once that is over
         if not self._cooled(loop, now):
             return
         self._asked[loop] = now
         self.daemon.submit(Request("start", Source.LEARNED, loop))
 
     def _cooled(self, loop: str, now: float) -> bool:
-        learned = self.daemon.controller.learned.get(loop)
-        if learned is not None and learned.stops_on_rise:
-            return now - self._ended.get(loop, -1e18) >= BLIND_HOLD_S
         temp = self._temps.get(loop)
         return temp is not None and temp < self._ready[loop]
+
+    def _pre_heat_blind(self, window: Window, day: str) -> None:
+        key = f"{day}/{window.loop}/{window.start_min:.0f}"
+        if key in self._blind_done or self._now_s - self._warm_s.get(window.loop, -1e18) < (
+            BLIND_COOL_S
+        ):
+            return
+        self._blind_done.add(key)
+        self._asked[window.loop] = self._now_s
+        self.daemon.submit(Request("start", Source.LEARNED, window.loop))
 
     def _on_status(self, status: Status) -> None:
         snap = status.snapshot
         self._now_s = snap.at_s
         self._heating = snap.phase is not Phase.IDLE
         self._temps = {name: view.temp_c for name, view in snap.loops.items()}
+        for name, temp in self._temps.items():
+            if temp is not None and temp >= self._ready[name] - self._hyst:
+                self._reads_hot.add(name)  # this sensor does see hot water
         if snap.last_cycle is not None and snap.last_cycle is not self._last_cycle:
             self._last_cycle = snap.last_cycle
+            self._last_end_s = snap.last_cycle.ended_s
             for loop in snap.last_cycle.loops:
-                self._ended[loop] = snap.last_cycle.ended_s
+                self._warm_s[loop] = snap.last_cycle.ended_s
             self._refresh_hints()
         if self.mode == "off" and not self.tapflick:
             return
@@ -251,6 +277,8 @@ class LearningBridge:
             self._on_flick(flick, snap.at_s)
 
     def _on_draw(self, draw: Draw, now_s: float) -> None:
+        if draw.loop is not None:
+            self._warm_s[draw.loop] = now_s
         at = self._wall() - timedelta(seconds=now_s - draw.start_s)
         log.info(
             "hot draw at %s from %s (%s, %s)",
@@ -267,8 +295,6 @@ class LearningBridge:
         local = at.astimezone(self.tz)
         minute = local.hour * 60 + local.minute + local.second / 60.0
         self.model.add_draw(draw.loop, local.date().toordinal(), minute, self.holidays)
-        if local.date().isoformat() == self._plan_day:
-            self._plan_day = None  # the plan is worked out again at the next check
         self._save(MODEL_KEY, self.model.to_json())
 
     def _on_flick(self, flick: Flick, now_s: float) -> None:

@@ -47,6 +47,15 @@ WINDOW_S = 60.0
 ANSWER_K = 0.5
 # A sensor is judged again once its reading has not risen for this long after a cycle.
 SETTLE_S = 20.0
+# In a cycle's tail the reading catches up with the water the stop left at the valve, which
+# the controller keeps under cold_line_max_c (2 K over ready_c by default): a reading this
+# far over ready_c is a tap drawing the heater's water through, tail or not.
+TAIL_DRAW_K = 4.0
+# A reading that rose this much in the last RECENT_S may be a tap opening (the burner has
+# not lit yet, or the hot water has only begun to arrive): no keep-warm cycle then.
+STIR_K = 0.25
+STIR_OUT_K = 1.0
+RECENT_S = 20.0
 TAIL_MAX_S = 900.0
 # A draw is over when the reading has fallen this far from a peak this old (the water stands
 # and cools). A dip inside a draw (the cold slug a gas heater sends while it ignites) comes
@@ -107,6 +116,14 @@ class _Trace:
     tail_start_s: float = 0.0
     tail_peak_c: float = -1e9
     tail_peak_s: float = 0.0
+    recent: tuple[float, float] = (-1e18, 0.0)  # the latest sample, judged or not
+    lows: deque[tuple[float, float]] = field(default_factory=deque)  # last RECENT_S
+
+    def note(self, now: float, value: float) -> None:
+        self.recent = (now, value)
+        self.lows.append((now, value))
+        while self.lows and now - self.lows[0][0] > RECENT_S:
+            self.lows.popleft()
 
     def add(self, now: float, value: float) -> None:
         self.window.append((now, value))
@@ -195,9 +212,13 @@ class DrawDetector:
 
     @property
     def drawing(self) -> bool:
-        """A tap is (or may be) running: a draw is under way, or an onset awaits its answer.
-        A keep-warm cycle then would only push the user's hot water into the cold line."""
-        return bool(self._open) or any(not o.claimed for o in self._onsets)
+        """A tap is (or may be) running: a draw is under way, an onset awaits its answer, or a
+        reading has just begun to rise. A keep-warm cycle then would only push the user's hot
+        water into the cold line."""
+        if self._open or any(not o.claimed for o in self._onsets):
+            return True
+        stirring = [(t, STIR_K) for t in self._loop.values()] + [(self._out, STIR_OUT_K)]
+        return any(_rose_lately(trace, k) for trace, k in stirring)
 
     def answer_s(self, hints: Mapping[str, LoopHints]) -> float:
         """How long after an onset a real draw at any loop would have shown at its sensor."""
@@ -256,6 +277,7 @@ class DrawDetector:
         if now - trace.last_s < SAMPLE_S:
             return
         trace.last_s = now
+        trace.note(now, value)
         if trace.tail and not trace.settle(now, value):
             return
         if not self._out_armed:
@@ -300,6 +322,16 @@ class DrawDetector:
         if now - trace.last_s < SAMPLE_S:
             return
         trace.last_s = now
+        if trace.tail and value >= hints.ready_c + TAIL_DRAW_K:
+            # The heater's water at the valve in a cycle's tail: someone is drawing.
+            trace.tail = False
+            trace.window.clear()
+            onset = self._claim(name, now, now)
+            start = onset.at_s if onset is not None else now - (hints.transit_s or 0.0)
+            self._open[name] = _Open(start, "outlet+loop" if onset else "loop", value, now)
+            self._rose_s[name] = now
+            return
+        trace.note(now, value)
         if trace.tail and not trace.settle(now, value):
             return
         current = self._open.get(name)
@@ -411,3 +443,9 @@ class DrawDetector:
             if not onset.claimed:
                 found.draws.append(Draw(None, onset.at_s, None, "outlet"))
         self._onsets.clear()
+
+
+def _rose_lately(trace: _Trace, by_k: float) -> bool:
+    if not trace.lows:
+        return False
+    return trace.recent[1] - min(v for _, v in trace.lows) >= by_k
