@@ -3,6 +3,7 @@ old habits fade and are forgotten, and the matrix survives a JSON round trip."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +13,12 @@ from zcw.domain.habits import HabitModel, day_row, weekday
 MONDAY = date(2026, 3, 2).toordinal()
 
 
-def week(model: HabitModel, first: int, minutes: dict[int, list[float]], holidays=()) -> None:  # type: ignore[no-untyped-def]
+def week(
+    model: HabitModel,
+    first: int,
+    minutes: Mapping[int, Sequence[float]],
+    holidays: Sequence[int] = (),
+) -> None:
     """Watch 7 days from ``first``; ``minutes[i]`` are the draws of day i (bathroom)."""
     for i in range(7):
         day = first + i
