@@ -51,6 +51,7 @@ SETTLE_S = 20.0
 # the controller keeps under cold_line_max_c (2 K over ready_c by default): a reading this
 # far over ready_c is a tap drawing the heater's water through, tail or not.
 TAIL_DRAW_K = 4.0
+TAIL_MARGIN_K = 2.0
 # A reading that rose this much in the last RECENT_S may be a tap opening (the burner has
 # not lit yet, or the hot water has only begun to arrive): no keep-warm cycle then.
 STIR_K = 0.25
@@ -201,6 +202,8 @@ class DrawDetector:
         self._rose_s: dict[str, float] = {}  # when each loop's latest draw showed at its sensor
         # Seconds from an outlet onset to the answering loop's rise, per loop (learned).
         self.delays: dict[str, deque[float]] = {n: deque(maxlen=RECENT_DELAYS) for n in loops}
+        # The highest readings of recent tails that held no draw, per loop.
+        self.ceilings: dict[str, deque[float]] = {n: deque(maxlen=RECENT_DELAYS) for n in loops}
 
     def __repr__(self) -> str:
         return (
@@ -322,7 +325,7 @@ class DrawDetector:
         if now - trace.last_s < SAMPLE_S:
             return
         trace.last_s = now
-        if trace.tail and value >= hints.ready_c + TAIL_DRAW_K:
+        if trace.tail and value >= self._tail_draw_c(name, hints):
             # The heater's water at the valve in a cycle's tail: someone is drawing.
             trace.tail = False
             trace.window.clear()
@@ -332,8 +335,10 @@ class DrawDetector:
             self._rose_s[name] = now
             return
         trace.note(now, value)
-        if trace.tail and not trace.settle(now, value):
-            return
+        if trace.tail:
+            if not trace.settle(now, value):
+                return
+            self.ceilings[name].append(trace.tail_peak_c)  # a tail with no draw in it
         current = self._open.get(name)
         if current is not None:
             if value > current.peak_c:
@@ -365,6 +370,13 @@ class DrawDetector:
             start, via = rise_s - back, "loop"
         self._open[name] = _Open(start, via, value, now)
         self._rose_s[name] = rise_s
+
+    def _tail_draw_c(self, name: str, hints: LoopHints) -> float:
+        """A reading this high in a cycle's tail is a draw: TAIL_DRAW_K over ready_c, and
+        over the highest this loop's sensor caught up to after recent stops (a late stop, or
+        a return line's hot standing water, leaves more than cold_line_max_c)."""
+        seen = self.ceilings[name]
+        return max(hints.ready_c + TAIL_DRAW_K, max(seen) + TAIL_MARGIN_K if seen else -1e9)
 
     def _claim(self, name: str, rise_s: float, now: float) -> _Onset | None:
         """The latest unclaimed outlet onset this loop's rise answers, if any."""
