@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     config_arg(
         sched_sub.add_parser("reset", help="drop every run-time edit; the file's schedule runs")
     )
+    config_arg(
+        sched_sub.add_parser("suggest", help="the learned plan, its confidence and a heat map")
+    )
+    learned = sched_sub.add_parser(
+        "learned", help="run the learned plan (on), stop it (off), or as the file says (default)"
+    )
+    config_arg(learned)
+    learned.add_argument("state", choices=("on", "off", "default"))
     away = sub.add_parser("away", help="away dates: list, add FROM TO, or clear")
     away_sub = away.add_subparsers(dest="op", metavar="OP")
     config_arg(away_sub.add_parser("list", help="the away dates"))
@@ -146,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     bench.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
     bench.add_argument("--json", action="store_true", help="print the §6 JSON")
+    bench.add_argument(
+        "--scenario",
+        choices=("day", "week"),
+        default="day",
+        help="day: one day of triggers (default); week: a family's fortnight, learned pre-heat",
+    )
     bench.add_argument(
         "--learning-days",
         type=int,
@@ -188,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _setup(args, _out())
         if args.command == "bridge":
             return _bridge(args, _out())
+        if args.command == "bench" and args.scenario == "week":
+            from hil.bench.week_cli import main as week_main
+
+            return week_main(args.house, args.strategy, args.seed, args.seeds, args.json)
         if args.command == "bench":
             from hil.bench.cli import main as bench_main
 
@@ -578,6 +596,8 @@ def _calendar(args: argparse.Namespace, out: Console) -> int:
     from zcw.adapters.control_socket import request
 
     op = args.op or "list"
+    if args.command == "schedule" and op in ("suggest", "learned"):
+        return _learning(args, out)
     req: dict[str, Any] = {"cmd": args.command, "op": op}
     if args.command == "schedule" and op == "add":
         req.update(loop=args.loop, at=args.at, days=args.days)
@@ -587,11 +607,30 @@ def _calendar(args: argparse.Namespace, out: Console) -> int:
         req.update({"from": args.first, "to": args.last})
     reply = request(_socket(args), req)
     if not reply.get("ok"):
-        out.print(f"[red]{reply.get('error', 'the daemon refused')}[/]", highlight=False)
+        out.print(escape(str(reply.get("error", "the daemon refused"))), style="red")
         return EXIT_FAIL
     if reply.get("note"):
         out.print(reply["note"], highlight=False)
     out.print(_calendar_text(reply), highlight=False)
+    return EXIT_OK
+
+
+def _learning(args: argparse.Namespace, out: Console) -> int:
+    from zcw.adapters.control_socket import request
+
+    req: dict[str, Any] = {"cmd": "learning", "op": args.op}
+    if args.op == "learned":
+        req["state"] = args.state
+    reply = request(_socket(args), req)
+    if not reply.get("ok"):
+        out.print(escape(str(reply.get("error", "the daemon refused"))), style="red")
+        return EXIT_FAIL
+    if reply.get("note"):
+        out.print(reply["note"], highlight=False)
+    if args.op == "suggest":
+        from zcw.ui.suggest import render_suggestion
+
+        render_suggestion(reply, out)
     return EXIT_OK
 
 

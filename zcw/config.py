@@ -209,6 +209,9 @@ class LoopConfig(_Model):
     # Where the loop sensor sits: on the brass valve body, immersed in the flow, or clamped
     # on the pipe itself. Only advice follows from it (see advice()).
     sensor_mount: Literal["valve_body", "immersion", "pipe_clamp"] | None = None
+    # A short hot draw with the pump off (点动: open the hot tap until the burner lights, then
+    # close it) asks for a pre-heat of this loop. Needs the heater outlet sensor.
+    tapflick: bool = False
 
     @field_validator("name")
     @classmethod
@@ -273,6 +276,23 @@ class AwayConfig(_Model):
     last: date = Field(alias="to")
 
 
+class LearningConfig(_Model):
+    """[learning]: learn when hot water is drawn, and pre-heat just before (zcw.domain.habits).
+
+    ``off``: nothing is learned; ``suggest``: draws are learned and ``zcw schedule suggest``
+    shows the plan; ``learned``: the plan runs (source ``learned``, so away mode stops it).
+    ``zcw schedule learned on|off`` overrides the mode at run time, kept in the store.
+    """
+
+    mode: Literal["off", "suggest", "learned"] = "suggest"
+    # Public holidays: learned and planned as rest days (like a weekend).
+    holidays: list[date] = Field(default_factory=list)
+    # A habit is planned when it recurs on at least this share of the days of its kind.
+    min_share: float = Field(0.4, ge=0.1, le=1.0)
+    # A habit not seen for this many weeks is no longer planned.
+    forget_weeks: int = Field(3, ge=1, le=12)
+
+
 class Config(_Model):
     """The whole file."""
 
@@ -290,6 +310,7 @@ class Config(_Model):
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     keep_warm: list[KeepWarmConfig] = Field(default_factory=list)
     away: list[AwayConfig] = Field(default_factory=list)
+    learning: LearningConfig = LearningConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -434,6 +455,24 @@ def _cross_checks(cfg: Config) -> list[ConfigProblem]:
                     f"ready_c − control.hysteresis_c = "
                     f"{lc.ready_c - c.hysteresis_c:g} °C is too low to tell hot from cold",
                     "raise ready_c or lower control.hysteresis_c",
+                )
+            )
+        if lc.tapflick and (cfg.heater is None or not cfg.heater.outlet_sensor):
+            add(
+                ConfigProblem(
+                    f"{key}.tapflick",
+                    "a tap-flick is seen as the heater outlet warming while the pump is off, "
+                    "so it needs the heater outlet sensor (T_out)",
+                    "fit a DS18B20 on the heater's outlet pipe and set [heater] outlet_sensor = "
+                    '"heater_out", or set tapflick = false',
+                )
+            )
+        elif lc.tapflick and cfg.heater is not None and cfg.heater.kind == "electric":
+            add(
+                ConfigProblem(
+                    f"{key}.tapflick",
+                    "a storage tank's outlet is always hot, so a short draw never shows there",
+                    "set tapflick = false (tap-flick needs a gas heater, whose burner lights)",
                 )
             )
         if c.valve_lead_s + c.valve_lag_s >= lc.max_run_s:

@@ -97,6 +97,7 @@ class Plant:
             self._add_sensor("heater_out", house.outlet_sensor, "", amb)
 
         self.pump_on = False
+        self.pump_energy_j = 0.0  # heat the heater put into pump-driven flow, all run long
         self.valves = dict.fromkeys(self.loops, False)
         self.draws = dict.fromkeys(self.loops, 0.0)
         self._pump_flow_lpm = 0.0  # spins up and down with pump_spinup_s
@@ -246,7 +247,11 @@ class Plant:
             if total_q > 0
             else house.mains_c
         )
+        before_j = self.heater.energy_j
         self._heater_out_c = self.heater.step(total_q, t_in, dt)
+        if loop_q > 0:
+            # The share of the heat that went into the pump's flow (not a user's draw).
+            self.pump_energy_j += (self.heater.energy_j - before_j) * loop_q / total_q
 
         # Advection through the trunk, then split to the taps by their flows.
         vol = total_q * dt / 60.0

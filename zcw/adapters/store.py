@@ -1,6 +1,7 @@
 """History in SQLite (WAL): cycles, faults, per-minute temperature aggregates, what each loop
-has taught the controller (one JSON row per loop), and settings changed at run time (schedule
-edits, away dates): all of it survives restarts.
+has taught the controller (one JSON row per loop), the hot draws and tap-flicks zcw saw, and
+settings changed at run time (schedule edits, away dates, the learned habits): all of it
+survives restarts.
 
 WAL mode with ``synchronous=NORMAL`` survives a kill -9 of the daemon with nothing lost and a
 power cut with at most the last transaction lost, never a corrupt file. Each write is its own
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS cycle_loops (
     water_l REAL NOT NULL,
     energy_kj REAL,
     PRIMARY KEY (cycle_id, loop)
+);
+CREATE TABLE IF NOT EXISTS draws (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,             -- unix time the draw began (the tap opened, as estimated)
+    loop TEXT,                    -- NULL when only the heater outlet saw it
+    duration_s REAL,              -- NULL when unknown
+    via TEXT NOT NULL,            -- which sensors saw it: outlet+loop, loop, outlet
+    kind TEXT NOT NULL            -- draw | flick
 );
 CREATE TABLE IF NOT EXISTS learned (
     loop TEXT PRIMARY KEY,
@@ -213,6 +222,24 @@ class Store:
         return [
             {"at": r[0], "code": r[1], "loop": r[2], "message": r[3], "cleared_at": r[4]}
             for r in rows
+        ]
+
+    def add_draw(
+        self, at: float, loop: str | None, duration_s: float | None, via: str, kind: str = "draw"
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO draws (at, loop, duration_s, via, kind) VALUES (?, ?, ?, ?, ?)",
+                (at, loop, duration_s, via, kind),
+            )
+
+    def draws(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The latest draws and flicks, newest first."""
+        rows = self.db.execute(
+            "SELECT at, loop, duration_s, via, kind FROM draws ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [
+            {"at": r[0], "loop": r[1], "duration_s": r[2], "via": r[3], "kind": r[4]} for r in rows
         ]
 
     def save_learned(self, loop: str, data: dict[str, Any], at: float | None = None) -> None:

@@ -18,6 +18,7 @@ from zcw.adapters.mqtt_payloads import Topics
 from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon
 from zcw.app.history import HistoryRecorder
+from zcw.app.learning import LearningBridge
 from zcw.app.mqtt_bridge import MqttBridge
 from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.config import Config
@@ -33,6 +34,7 @@ class Adapters:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     store: Store | None = None
     schedule: ScheduleBridge | None = None
+    learning: LearningBridge | None = None
 
 
 def loop_identities(cfg: Config) -> dict[str, str]:
@@ -71,6 +73,11 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
     out.schedule = ScheduleBridge(daemon, cfg, out.store)
     out.tasks.append(out.schedule.run)
     out.closers.append(out.schedule.close)
+
+    # Learned pre-heat and tap-flick: an observer (draws, flicks) and a check once a second.
+    out.learning = LearningBridge(daemon, cfg, out.store, lead_s=out.schedule.lead_s)
+    out.tasks.append(out.learning.run)
+    out.closers.append(out.learning.close)
 
     if cfg.mqtt is not None:
         m = cfg.mqtt

@@ -15,6 +15,7 @@ from typing import Any
 
 from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
+from zcw.app.learning import LearningBridge
 from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.app.state_json import event_dict, status_dict
 from zcw.domain.model import Request, Source
@@ -26,11 +27,16 @@ class ControlHandler:
     """Turns socket requests into daemon requests and waits for their feedback."""
 
     def __init__(
-        self, daemon: Daemon, store: Store | None = None, schedule: ScheduleBridge | None = None
+        self,
+        daemon: Daemon,
+        store: Store | None = None,
+        schedule: ScheduleBridge | None = None,
+        learning: LearningBridge | None = None,
     ) -> None:
         self._daemon = daemon
         self._store = store
         self._schedule = schedule
+        self._learning = learning
         self._waiters: list[asyncio.Future[Status]] = []
         self._monitors: list[asyncio.Queue[Status]] = []
         daemon.observe(self._on_status)
@@ -62,6 +68,8 @@ class ControlHandler:
                 return {"ok": False, "error": "this daemon runs without a history store"}
             cycles = [asdict(c) for c in self._store.cycles(limit=50)]
             return {"ok": True, "cycles": cycles, "faults": self._store.faults(limit=50)}
+        if cmd == "learning":
+            return self._learned(req)
         if cmd in ("schedule", "away"):
             return self._calendar(cmd, req)
         if cmd in ("start", "stop", "reset"):
@@ -116,6 +124,26 @@ class ControlHandler:
         except ValueError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "note": note, **schedule.listing()}
+
+    def _learned(self, req: dict[str, Any]) -> dict[str, Any]:
+        """`zcw schedule suggest` and `zcw schedule learned on|off|default`."""
+        learning = self._learning
+        if learning is None:
+            return {"ok": False, "error": "this daemon runs without learning"}
+        op = req.get("op", "suggest")
+        note = ""
+        if op == "learned":
+            state = req.get("state")
+            choice = {"on": True, "off": False, "default": None}
+            if state not in choice:
+                return {"ok": False, "error": "learned needs on, off or default"}
+            mode = learning.set_learned(choice[state])
+            note = f"learned pre-heat: mode {mode}" + (
+                " (as the config file says)" if state == "default" else " (run-time choice)"
+            )
+        elif op != "suggest":
+            return {"ok": False, "error": f"unknown learning operation {op!r}"}
+        return {"ok": True, "note": note, **learning.suggestion()}
 
     async def stream(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """`zcw monitor`: every event as it happens, and the state once a second."""

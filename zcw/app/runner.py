@@ -176,7 +176,7 @@ async def serve(
     service = ServiceWatch(SystemdNotifier())
     if service.notifier.active:
         daemon.observe(service)
-    handler = ControlHandler(daemon, adapters.store, adapters.schedule)
+    handler = ControlHandler(daemon, adapters.store, adapters.schedule, adapters.learning)
     server = ControlServer(cfg.socket_path, handler.handle, handler.stream)
     try:
         await server.start()

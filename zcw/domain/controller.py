@@ -664,7 +664,12 @@ class Controller:
             emit("joined", None)
             return
         temp = self._value(loop_key(name))
-        if temp is not None and temp >= lp.ready_c - self.params.hysteresis_c:
+        # A learned request keeps a tap hot for a draw that may come any moment, so the pipe
+        # is hot enough only while it reads ready_c itself: at ready_c − hysteresis_c the
+        # water a tap delivers in its first seconds has often slipped under ready_c already
+        # (docs/learning.md). The hysteresis is for a person's request on a hot-enough pipe.
+        bar = lp.ready_c if req.source is Source.LEARNED else lp.ready_c - self.params.hysteresis_c
+        if temp is not None and temp >= bar:
             emit("already_hot", None)
             return
         if self._phase in (Phase.STARTING, Phase.RUNNING):
