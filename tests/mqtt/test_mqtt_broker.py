@@ -270,3 +270,54 @@ def test_zcw_run_sim_with_mqtt_config_end_to_end(broker: Broker, tmp_path: Path)
     assert learned["stops_on_rise"] is False and learned["stops_on_learned_arrival"] is False
     assert state["last_cycle"]["outcome"] == "hot"
     late.close()
+
+
+def test_schedule_away_and_learned_mode_are_edited_over_mqtt(
+    broker: Broker, tmp_path: Path
+) -> None:
+    from zcw.adapters.store import Store
+    from zcw.app.calendar_commands import CalendarCommands
+    from zcw.app.learning import LearningBridge
+    from zcw.app.schedule_bridge import ScheduleBridge
+
+    cfg = default_config()
+    rig = build_sim(cfg)
+    ha = Observer(broker.port)
+    with LiveSim(rig, speed=5.0) as sim:
+
+        def build() -> tuple[Store, ScheduleBridge, MqttBridge]:
+            # In the loop's thread, as in the daemon: SQLite stays in the thread it opened in.
+            store = Store(tmp_path / "h.db")
+            schedule = ScheduleBridge(rig.daemon, cfg, store)
+            learning = LearningBridge(rig.daemon, cfg, store, lead_s=schedule.lead_s)
+            bridge = MqttBridge(
+                rig.daemon,
+                MqttSettings("127.0.0.1", broker.port, client_id="zcw-test"),
+                TOPICS,
+                device_id=DEVICE,
+                announced_file=tmp_path / "announced.json",
+                commands=CalendarCommands(schedule, learning),
+            )
+            return store, schedule, bridge
+
+        store, schedule, bridge = sim.do(build)
+        sim.spawn(bridge.run(), close=bridge.close)
+        sim.spawn(schedule.run(), close=schedule.close)
+        ha.expect("zcw/availability", lambda p: p == b"online")
+        state = json.loads(ha.expect("zcw/state"))
+        assert state["learned_mode"] == "suggest" and state["next_preheat"] is None
+        ha.publish(
+            "zcw/set", '{"schedule": "add", "loop": "bathroom", "at": "06:50", "days": "daily"}'
+        )
+        ha.expect("zcw/state", lambda p: json.loads(p)["next_preheat"] is not None)
+        ha.publish("zcw/set", '{"learned": "on"}')
+        ha.expect("zcw/state", lambda p: json.loads(p)["learned_mode"] == "learned")
+        ha.publish("zcw/set", '{"away": {"from": "2026-12-20", "to": "2026-12-01"}}')
+        error = json.loads(ha.expect("zcw/event", event_is("command_rejected")))["error"]
+        assert "ends (2026-12-01) before it starts" in error
+        sim.do(store.close)
+    ha.close()
+    with Store(tmp_path / "h.db") as again:  # kept: what a restarted daemon starts from
+        assert again.setting("schedule.runtime")["added"] == [
+            {"loop": "bathroom", "at": "06:50", "days": "daily"}
+        ]

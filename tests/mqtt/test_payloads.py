@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import get_args
 
 import pytest
@@ -113,6 +114,7 @@ REQUIRED = {
     "binary_sensor": {"state_topic", "qos"},
     "select": {"command_topic", "options", "qos"},
     "event": {"state_topic", "event_types", "qos"},
+    "switch": {"command_topic", "qos"},
 }
 ALLOWED_COMMON = {
     "platform",
@@ -138,9 +140,17 @@ ALLOWED = {
     "binary_sensor": {"state_topic", "device_class"},
     "select": {"command_topic", "command_template", "state_topic", "options"},
     "event": {"state_topic", "event_types"},
+    "switch": {
+        "command_topic",
+        "payload_on",
+        "payload_off",
+        "state_topic",
+        "state_on",
+        "state_off",
+    },
 }
 DEVICE_CLASSES = {
-    "sensor": {"temperature", "energy", "water", "duration"},
+    "sensor": {"temperature", "energy", "water", "duration", "timestamp"},
     "binary_sensor": {"running", "opening", "problem", "connectivity"},
 }
 UNITS = {"temperature": "°C", "energy": "kWh", "water": "L", "duration": "s"}
@@ -159,8 +169,9 @@ def test_device_discovery_matches_home_assistant_schema() -> None:
     # a start button per loop, stop, reset
     assert platforms.count("button") == len(LOOPS) + 2
     # a temperature per loop + 1 cold + heater out, energy and water (total + per loop),
-    # last time to hot, cycles today, bridge firmware
-    assert platforms.count("sensor") == len(LOOPS) + 2 + 2 * (1 + len(LOOPS)) + 3
+    # last time to hot, cycles today, bridge firmware, next pre-heat
+    assert platforms.count("sensor") == len(LOOPS) + 2 + 2 * (1 + len(LOOPS)) + 4
+    assert platforms.count("switch") == 1  # learned pre-heat
     # pump + valves + problem + bridge
     assert platforms.count("binary_sensor") == 1 + len(LOOPS) + 1 + 1
     assert platforms.count("select") == 1
@@ -179,7 +190,7 @@ def test_device_discovery_matches_home_assistant_schema() -> None:
                 assert comp[topic_key] in ("zcw/state", "zcw/set", "zcw/event")
         if "device_class" in comp:
             assert comp["device_class"] in DEVICE_CLASSES[platform]
-            if platform == "sensor":
+            if platform == "sensor" and comp["device_class"] in UNITS:
                 assert comp["unit_of_measurement"] == UNITS[comp["device_class"]], key
         if comp.get("device_class") == "temperature":
             assert comp["expire_after"] > 60
@@ -189,6 +200,9 @@ def test_device_discovery_matches_home_assistant_schema() -> None:
         if "entity_category" in comp:
             assert comp["entity_category"] == "diagnostic"
     assert comps["mode"]["options"] == ["auto", "away"]
+    assert parse(comps["learned"]["payload_on"]) == Command(
+        "calendar", calendar=(("cmd", "learned"), ("op", "learned"), ("state", "on"))
+    )
     press = json.loads(comps["start_kitchen"]["payload_press"])
     assert parse(json.dumps(press)) == Command("start", "kitchen")
     assert parse(comps["reset"]["payload_press"]) == Command("reset")
@@ -232,3 +246,42 @@ def test_entity_ids_are_the_ones_home_assistant_derives() -> None:
     assert ids["start_kitchen"] == "button.zcw_hot_water_start_kitchen"
     assert ids["reset"] == "button.zcw_hot_water_reset_faults"
     assert ids["event"] == "event.zcw_hot_water_event"
+
+
+@pytest.mark.parametrize(
+    ("payload", "edit"),
+    [
+        (
+            '{"schedule": "add", "loop": "bathroom", "at": "06:50", "days": "mon-fri"}',
+            {"cmd": "schedule", "op": "add", "loop": "bathroom", "at": "06:50", "days": "mon-fri"},
+        ),
+        (
+            '{"schedule": "remove", "id": "bathroom@06:50/mon-fri"}',
+            {"cmd": "schedule", "op": "remove", "id": "bathroom@06:50/mon-fri"},
+        ),
+        (
+            '{"away": {"from": "2026-12-20", "to": "2027-01-03"}}',
+            {"cmd": "away", "op": "add", "from": "2026-12-20", "to": "2027-01-03"},
+        ),
+        ('{"away": "clear"}', {"cmd": "away", "op": "clear"}),
+        ('{"learned": "on"}', {"cmd": "learned", "op": "learned", "state": "on"}),
+    ],
+)
+def test_calendar_edits_parse(payload: str, edit: dict[str, str]) -> None:
+    cmd = parse_command(payload.encode(), loops=("bathroom",), now_unix_s=0.0)
+    assert cmd.action == "calendar" and dict(cmd.calendar) == edit
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        ('{"learned": "maybe"}', "learned on|off|default"),
+        ('{"away": {"from": "2026-12-20"}}', "YYYY-MM-DD"),
+        ('{"schedule": "add", "learned": "on"}', "one of 'schedule', 'away' or 'learned'"),
+        ('{"schedule": "add", "at": 650}', "must be strings"),
+        ('{"schedule": "add", "colour": "red"}', "unknown key 'colour'"),
+    ],
+)
+def test_bad_calendar_edits_say_why(payload: str, why: str) -> None:
+    with pytest.raises(CommandRejected, match=re.escape(why)):
+        parse_command(payload.encode(), loops=("bathroom",), now_unix_s=0.0)

@@ -26,6 +26,12 @@ STALE_AFTER_S = 60.0
 ACTIONS = ("start", "stop", "reset")
 MODES = ("auto", "away")
 COMMAND_KEYS = ("action", "loop", "mode", "ts")
+# Run-time calendar edits on zcw/set, as `zcw schedule` / `zcw away` take them:
+#   {"schedule": "add", "loop": "bathroom", "at": "06:50", "days": "mon-fri"}
+#   {"schedule": "remove", "id": "bathroom@06:50/mon-fri"}     {"schedule": "reset"}
+#   {"away": {"from": "2026-12-20", "to": "2027-01-03"}}       {"away": "clear"}
+#   {"learned": "on" | "off" | "default"}
+CALENDAR_KEYS = ("schedule", "away", "learned", "loop", "at", "days", "id", "ts")
 # Temperature entities go "unavailable" in Home Assistant when no state arrives for this
 # long; state is published at least every 60 s, so three missed publishes.
 EXPIRE_AFTER_S = 180
@@ -67,11 +73,13 @@ class Topics:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A parsed, valid command."""
+    """A parsed, valid command. ``calendar`` carries a run-time calendar edit:
+    ``{"cmd": "schedule"|"away"|"learned", "op": …, …}`` (see CALENDAR_KEYS)."""
 
-    action: Literal["start", "stop", "reset", "mode"]
+    action: Literal["start", "stop", "reset", "mode", "calendar"]
     loop: str | None = None
     mode: Literal["auto", "away"] | None = None
+    calendar: tuple[tuple[str, str], ...] = ()
 
 
 class CommandRejected(ValueError):
@@ -110,17 +118,45 @@ def parse_command(
     return _command_from_obj(obj, loops=loops, now_unix_s=now_unix_s)
 
 
+def _calendar_command(obj: dict[str, Any]) -> Command:
+    unknown = sorted(set(obj) - set(CALENDAR_KEYS))
+    if unknown:
+        raise CommandRejected(f"unknown key {unknown[0]!r}; allowed: {', '.join(CALENDAR_KEYS)}")
+    given = [k for k in ("schedule", "away", "learned") if k in obj]
+    if len(given) != 1:
+        raise CommandRejected("give one of 'schedule', 'away' or 'learned'")
+    kind = given[0]
+    value = obj[kind]
+    fields = {k: v for k, v in obj.items() if k in ("loop", "at", "days", "id")}
+    if not all(isinstance(v, str) for v in fields.values()):
+        raise CommandRejected("'loop', 'at', 'days' and 'id' must be strings")
+    if kind == "schedule" and value in ("add", "remove", "reset", "list"):
+        return Command("calendar", calendar=(("cmd", "schedule"), ("op", value), *fields.items()))
+    if kind == "away" and value == "clear":
+        return Command("calendar", calendar=(("cmd", "away"), ("op", "clear")))
+    if kind == "away" and isinstance(value, dict) and set(value) == {"from", "to"}:
+        first, last = str(value["from"]), str(value["to"])
+        return Command(
+            "calendar", calendar=(("cmd", "away"), ("op", "add"), ("from", first), ("to", last))
+        )
+    if kind == "learned" and value in ("on", "off", "default"):
+        return Command(
+            "calendar", calendar=(("cmd", "learned"), ("op", "learned"), ("state", value))
+        )
+    raise CommandRejected(
+        f"bad {kind!r} value {value!r}: expected schedule add|remove|reset, away "
+        '{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"} or "clear", learned on|off|default'
+    )
+
+
 def _command_from_obj(obj: dict[str, Any], *, loops: Sequence[str], now_unix_s: float) -> Command:
+    if any(k in obj for k in ("schedule", "away", "learned")):
+        _check_ts(obj, now_unix_s)
+        return _calendar_command(obj)
     unknown = sorted(set(obj) - set(COMMAND_KEYS))
     if unknown:
         raise CommandRejected(f"unknown key {unknown[0]!r}; allowed: {', '.join(COMMAND_KEYS)}")
-    if "ts" in obj:
-        ts = obj["ts"]
-        if isinstance(ts, bool) or not isinstance(ts, int | float):
-            raise CommandRejected("'ts' must be a number (unix seconds)")
-        age = now_unix_s - float(ts)
-        if age > STALE_AFTER_S:
-            raise CommandRejected(f"stale command: sent {age:.0f} s ago (> {STALE_AFTER_S:.0f} s)")
+    _check_ts(obj, now_unix_s)
     loop = obj.get("loop")
     if loop is not None:
         if not isinstance(loop, str):
@@ -140,6 +176,16 @@ def _command_from_obj(obj: dict[str, Any], *, loops: Sequence[str], now_unix_s: 
     if action not in ACTIONS:
         raise CommandRejected(f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
     return Command(action=action, loop=loop)  # type: ignore[arg-type]
+
+
+def _check_ts(obj: dict[str, Any], now_unix_s: float) -> None:
+    if "ts" in obj:
+        ts = obj["ts"]
+        if isinstance(ts, bool) or not isinstance(ts, int | float):
+            raise CommandRejected("'ts' must be a number (unix seconds)")
+        age = now_unix_s - float(ts)
+        if age > STALE_AFTER_S:
+            raise CommandRejected(f"stale command: sent {age:.0f} s ago (> {STALE_AFTER_S:.0f} s)")
 
 
 # --------------------------------------------------------------------------- events
@@ -318,8 +364,34 @@ def entity_descriptions(
             ),
         )
     )
-    # The schedule work adds its entities here: the learned-mode switch (a `switch` on
-    # zcw/set) and the schedule's next pre-heat (a `sensor`, device_class timestamp).
+    out.append(
+        EntityDescription(
+            "learned",
+            "switch",
+            "Learned pre-heat",
+            (
+                ("command_topic", topics.set),
+                ("payload_on", json.dumps({"learned": "on"})),
+                ("payload_off", json.dumps({"learned": "off"})),
+                ("state_topic", topics.state),
+                ("value_template", _on_off("value_json.get('learned_mode') == 'learned'")),
+                ("state_on", "ON"),
+                ("state_off", "OFF"),
+                ("qos", QOS),
+                ("icon", "mdi:calendar-clock"),
+            ),
+        )
+    )
+    out.append(
+        _sensor(
+            "next_preheat",
+            "Next pre-heat",
+            "{{ value_json.get('next_preheat') }}",
+            topics,
+            device_class="timestamp",
+            icon="mdi:calendar-arrow-right",
+        )
+    )
     # -- what zcw sees and does
     for loop in loops:
         out.append(

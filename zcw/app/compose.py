@@ -16,6 +16,7 @@ from typing import Any
 from zcw.adapters.mqtt_client import MqttSettings
 from zcw.adapters.mqtt_payloads import Topics
 from zcw.adapters.store import Store
+from zcw.app.calendar_commands import CalendarCommands
 from zcw.app.daemon import Daemon
 from zcw.app.history import HistoryRecorder
 from zcw.app.learning import LearningBridge
@@ -97,6 +98,7 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
             discovery=m.discovery,
             announced_file=cfg.store_path.parent / "mqtt-announced.json",
             totals=recorder.totals if recorder is not None else None,
+            commands=CalendarCommands(out.schedule, out.learning),
         )
         out.tasks.append(bridge.run)
         out.closers.append(bridge.close)

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from zcw.adapters.store import Store
+from zcw.app.calendar_commands import CalendarCommands
 from zcw.app.daemon import Daemon, Status
 from zcw.app.learning import LearningBridge
 from zcw.app.schedule_bridge import ScheduleBridge
@@ -35,8 +36,7 @@ class ControlHandler:
     ) -> None:
         self._daemon = daemon
         self._store = store
-        self._schedule = schedule
-        self._learning = learning
+        self._commands = CalendarCommands(schedule, learning)
         self._waiters: list[asyncio.Future[Status]] = []
         self._monitors: list[asyncio.Queue[Status]] = []
         daemon.observe(self._on_status)
@@ -95,55 +95,13 @@ class ControlHandler:
 
     def _calendar(self, cmd: str, req: dict[str, Any]) -> dict[str, Any]:
         """`zcw schedule …` and `zcw away …`: run-time edits, kept across restarts."""
-        schedule = self._schedule
-        if schedule is None:
-            return {"ok": False, "error": "this daemon runs without a scheduler"}
-        op = req.get("op", "list")
         args = {k: str(v) for k, v in req.items() if k not in ("cmd", "op") and v is not None}
-        try:
-            if cmd == "schedule" and op == "add":
-                entry = schedule.add(args["loop"], args["at"], args.get("days", "daily"))
-                note = f"added {entry.id}"
-            elif cmd == "schedule" and op == "remove":
-                note = f"removed {schedule.remove(args['id']).id}"
-            elif cmd == "schedule" and op == "reset":
-                schedule.reset()
-                note = "run-time edits dropped; the config file's schedule runs as written"
-            elif cmd == "away" and op == "add":
-                away = schedule.add_away(args["from"], args["to"])
-                note = f"away from {away.first} to {away.last}"
-            elif cmd == "away" and op == "clear":
-                schedule.clear_away()
-                note = "run-time away dates cleared"
-            elif op != "list":
-                return {"ok": False, "error": f"unknown {cmd} operation {op!r}"}
-            else:
-                note = ""
-        except KeyError as exc:
-            return {"ok": False, "error": f"{cmd} {op} needs '{exc.args[0]}'"}
-        except ValueError as exc:
-            return {"ok": False, "error": str(exc)}
-        return {"ok": True, "note": note, **schedule.listing()}
+        return self._commands.calendar(cmd, str(req.get("op", "list")), args)
 
     def _learned(self, req: dict[str, Any]) -> dict[str, Any]:
         """`zcw schedule suggest` and `zcw schedule learned on|off|default`."""
-        learning = self._learning
-        if learning is None:
-            return {"ok": False, "error": "this daemon runs without learning"}
-        op = req.get("op", "suggest")
-        note = ""
-        if op == "learned":
-            state = req.get("state")
-            choice = {"on": True, "off": False, "default": None}
-            if state not in choice:
-                return {"ok": False, "error": "learned needs on, off or default"}
-            mode = learning.set_learned(choice[state])
-            note = f"learned pre-heat: mode {mode}" + (
-                " (as the config file says)" if state == "default" else " (run-time choice)"
-            )
-        elif op != "suggest":
-            return {"ok": False, "error": f"unknown learning operation {op!r}"}
-        return {"ok": True, "note": note, **learning.suggestion()}
+        state = req.get("state")
+        return self._commands.learned(str(req.get("op", "suggest")), str(state) if state else None)
 
     async def stream(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """`zcw monitor`: every event as it happens, and the state once a second."""

@@ -26,6 +26,7 @@ from zcw.adapters.mqtt_payloads import (
     entity_discovery,
     parse_command,
 )
+from zcw.app.calendar_commands import CalendarCommands
 from zcw.app.daemon import Daemon, Status
 from zcw.app.history import Totals
 from zcw.app.state_json import event_dict, status_dict
@@ -66,8 +67,10 @@ class MqttBridge:
         announced_file: Path | None = None,
         wall_clock: Callable[[], float] = time.time,
         totals: Callable[[], Totals | None] | None = None,
+        commands: CalendarCommands | None = None,
     ) -> None:
         self.daemon = daemon
+        self._commands = commands
         self.topics = topics
         self.device_id = device_id
         self.discovery = discovery
@@ -124,10 +127,10 @@ class MqttBridge:
 
     def state_payload(self, status: Status) -> str:
         totals = self._totals() if self._totals is not None else None
-        return json.dumps(
-            status_dict(status, totals.as_dict() if totals is not None else EMPTY_TOTALS),
-            sort_keys=True,
-        )
+        state = status_dict(status, totals.as_dict() if totals is not None else EMPTY_TOTALS)
+        if self._commands is not None:
+            state.update(self._commands.summary())  # the learned switch, the next pre-heat
+        return json.dumps(state, sort_keys=True)
 
     def _publish_state(self, status: Status, *, force: bool = False) -> bool:
         payload = self.state_payload(status)
@@ -248,12 +251,32 @@ class MqttBridge:
                 retained=retained,
             )
         except CommandRejected as exc:
-            log.warning("MQTT command rejected: %s", exc)
-            self._publish_event(
-                {"event_type": "command_rejected", "event": "command_rejected", "error": str(exc)}
-            )
+            self._reject(str(exc))
             return
-        if cmd.action == "mode":
+        if cmd.action == "calendar":
+            self._calendar(dict(cmd.calendar))
+        elif cmd.action == "mode":
             self.daemon.submit(Request("mode", Source.MQTT, mode=cmd.mode))
         else:
             self.daemon.submit(Request(cmd.action, Source.MQTT, cmd.loop))
+
+    def _calendar(self, edit: dict[str, str]) -> None:
+        """A schedule, away or learned-mode edit: as `zcw schedule`/`zcw away` would do it;
+        a refusal comes back as command_rejected, a change shows in the next state."""
+        if self._commands is None:
+            reply: dict[str, Any] = {"ok": False, "error": "this daemon runs without a scheduler"}
+        elif edit["cmd"] == "learned":
+            reply = self._commands.learned("learned", edit.get("state"))
+        else:
+            args = {k: v for k, v in edit.items() if k not in ("cmd", "op")}
+            reply = self._commands.calendar(edit["cmd"], edit["op"], args)
+        if not reply["ok"]:
+            self._reject(reply["error"])
+        else:  # the change shows in the next state payload (learned_mode, next_preheat)
+            log.info("MQTT: %s", reply.get("note") or f"{edit['cmd']} {edit['op']}")
+
+    def _reject(self, error: str) -> None:
+        log.warning("MQTT command rejected: %s", error)
+        self._publish_event(
+            {"event_type": "command_rejected", "event": "command_rejected", "error": error}
+        )
