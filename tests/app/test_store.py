@@ -63,3 +63,50 @@ def test_what_a_loop_learned_is_not_handed_to_another_sensor(tmp_path: Path) -> 
         got.clear()
         HistoryRecorder(store).restore(got.update, {"bathroom": "28bb000000000002"})
         assert got == {}  # a new sensor (or another install): it learns afresh
+
+
+def test_retention_keeps_the_file_bounded_and_the_cycles(tmp_path: Path) -> None:
+    """Four months of per-minute temperatures for two sensors: with 30 days' retention the
+    file stops growing after the first month, and every cycle (the totals' basis) stays."""
+    from zcw.app.history import HistoryRecorder
+
+    day = 86400.0
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        now = [1_700_000_000.0]
+        recorder = HistoryRecorder(store, wall_clock=lambda: now[0], retention_s=30 * day)
+        pages: dict[int, int] = {}
+        for d in range(120):
+            start = int((now[0] + d * day) // 60)
+            rows = [(m, s, 20.0, 21.0, 41.0, 2) for m in range(start, start + 1440) for s in "ab"]
+            with store.db:
+                store.db.executemany("INSERT INTO temps VALUES (?, ?, ?, ?, ?, ?)", rows)
+            at = start * 60.0
+            store.add_cycle(CycleRecord(at, at + 30, "cli", ("a",), 20.0, 1.0, None, "hot"))
+            store.fault_raised("mqtt_unreachable", None, "broker down", at=start * 60.0)
+            store.fault_cleared("mqtt_unreachable", None, at=start * 60.0 + 5)
+            recorder._prune(start * 60.0 + day)  # what the hourly flush does
+            pages[d] = store.db.execute("PRAGMA page_count").fetchone()[0]
+        oldest = store.db.execute("SELECT min(minute) FROM temps").fetchone()[0]
+        assert oldest * 60.0 >= now[0] + 119 * day - 30 * day - 60
+        assert len(store.cycles(limit=1000)) == 120
+        assert store.db.execute("SELECT count(*) FROM faults").fetchone()[0] <= 31
+    assert pages[119] <= pages[45] * 1.05, pages  # bounded: freed pages are reused
+
+
+def test_retention_is_a_config_key_with_a_floor() -> None:
+    import pytest
+
+    from zcw.config import default_config, parse_config
+    from zcw.errors import ConfigError
+
+    assert default_config().store.retention_days == 30
+    base = {
+        "pump": {"relay": 0},
+        "loops": [{"name": "bathroom", "sensor": "bathroom", "valve_relay": 1}],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config({**base, "store": {"retention_days": 3}}, source="test")
+    assert "store.retention_days" in str(err.value)
+    cfg = parse_config({**base, "store": {"retention_days": 90}}, source="t")
+    assert cfg.store.retention_days == 90

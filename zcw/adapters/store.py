@@ -193,6 +193,17 @@ class Store:
                 [(minute, name, v, v, v) for name, v in temps.items()],
             )
 
+    def prune(self, before: float) -> int:
+        """Delete per-minute temperatures and cleared faults older than ``before`` (unix
+        time); returns the rows deleted. Cycles stay: the running totals are sums over them.
+        The file keeps its size and SQLite reuses the freed pages, so it stops growing."""
+        with self.db:
+            temps = self.db.execute("DELETE FROM temps WHERE minute < ?", (int(before // 60),))
+            faults = self.db.execute(
+                "DELETE FROM faults WHERE cleared_at IS NOT NULL AND cleared_at < ?", (before,)
+            )
+        return int(temps.rowcount) + int(faults.rowcount)
+
     def cycles(self, limit: int = 50) -> list[CycleRecord]:
         rows = self.db.execute(
             "SELECT started_at, ended_at, source, loops, time_to_hot_s, volume_l, energy_kj, "

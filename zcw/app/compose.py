@@ -77,6 +77,7 @@ def build_adapters(cfg: Config, daemon: Daemon, *, clocks: Clocks | None = None)
             params=daemon.wiring.params,
             heater=cfg.heater.kind if cfg.heater is not None else "gas",
             timezone=cfg.timezone,
+            retention_s=cfg.store.retention_days * 86400.0,
         )
         try:
             recorder.restore(daemon.controller.restore_learned, loop_identities(cfg))

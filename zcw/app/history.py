@@ -30,6 +30,7 @@ from zcw.domain.model import Params
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
+PRUNE_EVERY_S = 3600.0
 # What each loop was when it learned (its sensor's ROM id): learning never crosses installs.
 IDENTITY_KEY = "learned.identity"
 # How far back the stored temperatures seed the energy estimate's plateau and floor.
@@ -81,8 +82,11 @@ class HistoryRecorder:
         params: Params | None = None,
         heater: HeaterKind = "gas",
         timezone: str = "UTC",
+        retention_s: float | None = None,
     ) -> None:
         self._store = store
+        self._retention_s = retention_s
+        self._last_prune: float | None = None
         self._wall = wall_clock
         self._params = params
         self._heater: HeaterKind = heater
@@ -253,3 +257,18 @@ class HistoryRecorder:
             self._store.add_temps(now, means)
             self._pending.clear()
             self._last_flush = now
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Retention: at the first flush, then hourly (a wall clock that jumped back a year
+        must not stop it for a year, hence abs)."""
+        if self._retention_s is None:
+            return
+        if self._last_prune is not None and abs(now - self._last_prune) < PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        deleted = self._store.prune(now - self._retention_s)
+        if deleted:
+            log.info(
+                "history: %d rows older than %g days deleted", deleted, self._retention_s / 86400
+            )
