@@ -252,7 +252,9 @@ class HistoryRecorder:
         for name, view in snap.loops.items():
             if view.temp_c is not None:
                 self._pending.setdefault(name, []).append(view.temp_c)
-        if now - self._last_flush >= FLUSH_EVERY_S and self._pending:
+        # abs: a wall clock that jumped back (NTP, a user) must not stall the minutes while
+        # their samples pile up in memory.
+        if abs(now - self._last_flush) >= FLUSH_EVERY_S and self._pending:
             means = {n: sum(v) / len(v) for n, v in self._pending.items() if v}
             self._store.add_temps(now, means)
             self._pending.clear()
