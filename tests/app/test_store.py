@@ -110,3 +110,50 @@ def test_retention_is_a_config_key_with_a_floor() -> None:
     assert "store.retention_days" in str(err.value)
     cfg = parse_config({**base, "store": {"retention_days": 90}}, source="t")
     assert cfg.store.retention_days == 90
+
+
+def test_a_cycle_told_over_is_in_the_history_before_its_valves_close(tmp_path: Path) -> None:
+    """hot_ready and cycle_stopped go out when the pump stops; the cycle's summary comes
+    valve_lag_s later. A SIGKILL in between must not lose a cycle already reported over
+    (tests/soak/test_history_sigkill.py kills real processes at random for the same)."""
+    from zcw.app.daemon import Status
+    from zcw.app.history import HistoryRecorder
+    from zcw.app.sim import build_sim
+    from zcw.config import default_config
+    from zcw.domain.model import Request, Source
+
+    rig = build_sim(default_config())
+    with Store(tmp_path / "h.db") as store:
+        rig.daemon.observe(HistoryRecorder(store, params=rig.daemon.wiring.params))
+        told: list[tuple[str, int]] = []
+
+        def observe(status: Status) -> None:
+            rows = store.db.execute("SELECT count(*) FROM cycles").fetchone()[0]
+            told.extend(
+                (e.kind, rows) for e in status.events if e.kind in ("hot_ready", "cycle_stopped")
+            )
+
+        rig.daemon.observe(observe)
+
+        def run(seconds: float) -> None:
+            for _ in range(int(seconds / 0.25)):
+                rig.clock.advance(0.25)
+                rig.daemon.tick()
+
+        run(5)
+        rig.daemon.submit(Request("start", Source.CLI))
+        run(3)
+        rig.daemon.submit(Request("stop", Source.CLI))
+        run(0.25)  # the stop is told; the valves close valve_lag_s later
+        assert told == [("cycle_stopped", 1)]
+        stopped = store.cycles()[0]
+        assert stopped.outcome == "stopped" and stopped.volume_l is None  # not complete yet
+        run(40)  # the rest (min_rest_s), then a cycle to hot water
+        rig.daemon.submit(Request("start", Source.CLI))
+        run(120)
+        assert told == [("cycle_stopped", 1), ("hot_ready", 2)]
+        hot, stopped = store.cycles()
+        assert (hot.outcome, stopped.outcome) == ("hot", "stopped")
+        assert hot.time_to_hot_s is not None and hot.volume_l is not None  # completed
+        assert stopped.volume_l is not None and len(store.cycles(limit=10)) == 2
+        assert store.loop_totals()["bathroom"][0] > 0

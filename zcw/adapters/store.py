@@ -124,7 +124,8 @@ class Store:
                 self._db.close()
             self._db = None
 
-    def add_cycle(self, rec: CycleRecord) -> None:
+    def add_cycle(self, rec: CycleRecord) -> int:
+        """Store a cycle; returns its row id."""
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO cycles (started_at, ended_at, source, loops, time_to_hot_s, "
@@ -143,6 +144,31 @@ class Store:
             self.db.executemany(
                 "INSERT INTO cycle_loops (cycle_id, loop, water_l, energy_kj) VALUES (?, ?, ?, ?)",
                 [(cur.lastrowid, loop, w, e) for loop, w, e in rec.per_loop],
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_cycle(self, cycle_id: int, rec: CycleRecord) -> None:
+        """Complete a cycle stored when it was reported over (see HistoryRecorder): its end,
+        its figures and its water and heat per loop, in one transaction."""
+        with self.db:
+            self.db.execute(
+                "UPDATE cycles SET started_at = ?, ended_at = ?, source = ?, loops = ?, "
+                "time_to_hot_s = ?, volume_l = ?, energy_kj = ?, outcome = ? WHERE id = ?",
+                (
+                    rec.started_at,
+                    rec.ended_at,
+                    rec.source,
+                    ",".join(rec.loops),
+                    rec.time_to_hot_s,
+                    rec.volume_l,
+                    rec.energy_kj,
+                    rec.outcome,
+                    cycle_id,
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO cycle_loops (cycle_id, loop, water_l, energy_kj) VALUES (?, ?, ?, ?)",
+                [(cycle_id, loop, w, e) for loop, w, e in rec.per_loop],
             )
 
     def loop_totals(self) -> dict[str, tuple[float, float]]:
