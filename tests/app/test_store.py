@@ -157,3 +157,24 @@ def test_a_cycle_told_over_is_in_the_history_before_its_valves_close(tmp_path: P
         assert hot.time_to_hot_s is not None and hot.volume_l is not None  # completed
         assert stopped.volume_l is not None and len(store.cycles(limit=10)) == 2
         assert store.loop_totals()["bathroom"][0] > 0
+
+
+def test_a_store_opened_in_one_thread_really_closes_from_another(tmp_path: Path) -> None:
+    """The daemon's store is opened in the event loop's thread and may be closed from
+    another once that loop has stopped (the tests' live daemons do): close() used to hit
+    SQLite's same-thread check, swallow it and leave the connection open, which Python 3.13
+    reports as an unclosed database (an error under filterwarnings = error)."""
+    import sqlite3
+    import threading
+
+    import pytest
+
+    made: list[Store] = []
+    opener = threading.Thread(target=lambda: made.append(Store(tmp_path / "h.db")))
+    opener.start()
+    opener.join()
+    store = made[0]
+    db = store.db
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        db.execute("SELECT 1")

@@ -97,7 +97,10 @@ class Store:
             self._db: sqlite3.Connection | None = sqlite3.connect(uri, uri=True, timeout=5.0)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=5.0)
+        # One thread at a time uses it (the event loop's), but it may be closed from another
+        # once that loop has stopped: with the default check, close() raised ProgrammingError,
+        # which it swallowed, and the connection stayed open (Python 3.13 warns of that).
+        self._db = sqlite3.connect(str(path), timeout=5.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
