@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,13 @@ class Sampler:
     db: Path
     warmup_days: float
     samples: list[tuple[float, float, int, int, int]] = field(default_factory=list)
+    # Python's own allocated blocks: growing with a flat RSS is harmless, a flat count with a
+    # growing RSS points below Python (SQLite's page cache, the allocator's arenas).
+    blocks: list[int] = field(default_factory=list)
 
     def sample(self, day: float) -> None:
         self.samples.append((day, rss_mb(), fd_count(), thread_count(), db_bytes(self.db)))
+        self.blocks.append(sys.getallocatedblocks())
 
     def growth(self) -> dict[str, float | int]:
         kept = [s for s in self.samples if s[0] >= self.warmup_days] or self.samples
@@ -100,6 +105,18 @@ class Sampler:
             "fd_growth": round(slope(days, col(2)), 3),
             "thread_growth": round(slope(days, col(3)), 3),
             "db_growth_mb_per_day": round(slope(days, col(4)) / 2**20, 4),
+            "py_blocks_growth_per_day": round(
+                slope(
+                    days,
+                    [
+                        float(b)
+                        for s, b in zip(self.samples, self.blocks, strict=True)
+                        if s[0] >= days[0]
+                    ],
+                )
+                if days
+                else 0.0
+            ),
             "samples": len(self.samples),
             "fitted_from_day": round(days[0], 3) if days else 0.0,
         }

@@ -894,9 +894,13 @@ days = "daily"
     async def _do_heater_heal(self) -> None:
         self.plant.fail_ignition(False)
 
+    def _later(self, kind: str) -> None:
+        """This fault cannot come now (the same one is under way): it comes a little later."""
+        self._schedule(self.now() + self.rng.uniform(600, 1800), kind)
+
     async def _do_unplug(self) -> None:
         if self.emu.hal.fd < 0:
-            return
+            return self._later("unplug")
         self._inject("bridge_unplug")
         self.emu.unplug()
         self._schedule(self.now() + self.rng.uniform(2, 600), "replug")
@@ -907,13 +911,13 @@ days = "daily"
 
     async def _do_reboot(self) -> None:
         if self.emu.hal.fd < 0:
-            return
+            return self._later("reboot")
         self._inject("bridge_reboot")
         self.emu.reboot()
 
     async def _do_garbage(self) -> None:
         if self.emu.hal.fd < 0:
-            return
+            return self._later("garbage")
         self._inject("bridge_garbage")
         fw_protocol = sys.modules.get("protocol")
         junk = [
@@ -933,8 +937,8 @@ days = "daily"
             self.taps.garbage(self.rng.choice(junk))
 
     async def _do_broker_kill(self) -> None:
-        if self.world.ha_broker.proc is None:
-            return
+        if self.world.ha_broker.proc is None or self.world.wrong_password:
+            return self._later("broker_kill")
         self._inject("broker_kill")
         self.world.kill_broker("ha")
         self._schedule(self.now() + self.rng.uniform(60, 3600), "broker_start")
@@ -951,7 +955,7 @@ days = "daily"
 
     async def _do_wrong_password(self) -> None:
         if self.world.wrong_password or self.world.ha_broker.proc is None:
-            return
+            return self._later("wrong_password")
         self._inject("mqtt_wrong_password")
         self.world.set_password(True)
         await self._realtime_until(lambda: "mqtt_auth" in self._faults_shown(), 12.0)
@@ -965,7 +969,7 @@ days = "daily"
 
     async def _do_bemfa_down(self) -> None:
         if self.world.bemfa_broker.proc is None:
-            return
+            return self._later("bemfa_down")
         self._inject("bemfa_down")
         self.world.kill_broker("bemfa")
         self._schedule(self.now() + self.rng.uniform(60, 3600), "bemfa_up")
@@ -978,7 +982,7 @@ days = "daily"
 
     async def _do_plug_silent(self) -> None:
         if self.world.plug.silent:
-            return
+            return self._later("plug_silent")
         self._inject("mihome_plug_silent")
         self.world.plug.silent = True
         await self._realtime_until(lambda: "mihome_offline" in self._faults_shown(), 8.0)
@@ -1005,7 +1009,7 @@ days = "daily"
 
     async def _store_fault(self, kind: str) -> None:
         if any(self.store_faults.values()):
-            return
+            return self._later(kind)
         self._inject(f"store_{kind}")
         self.store_faults[kind] = True
         self.store_fault_windows += 1
@@ -1035,7 +1039,7 @@ days = "daily"
         """SIGSTOP for 5 s: no tick, no reader; the bridge's dead-man must act."""
         inc = self.inc
         if inc is None:
-            return
+            return self._later("freeze")
         if self.rng.random() < 0.5 and not self._running():
             await self._start_cycle()
             inc = self.inc
@@ -1060,7 +1064,7 @@ days = "daily"
 
     async def _do_kill(self) -> None:
         if self.inc is None:
-            return
+            return self._later("kill")
         if self.rng.random() < 0.5 and not self._running():
             await self._start_cycle()
         self._inject("daemon_sigkill")
