@@ -1,10 +1,10 @@
 """Counters the daemon must balance: every request answered once, every cycle ended, every
 fault raised either cleared or still shown.
 
-Requests are seen where they enter the daemon (``Daemon.submit``, and the bridge's ``BTN``
-frames for the button, which the tick turns into requests itself); answers are the events
-``cycle_started``, ``joined``, ``already_hot`` and ``rejected`` with the same source and
-loop. A start asked before the loop's first reading is held up to two sensor periods, so an
+Requests are seen where they enter the daemon (``Daemon.submit``, and for the button the
+presses the link's ``poll`` hands the tick, which turns them into requests itself); answers
+are the events ``cycle_started``, ``joined``, ``already_hot`` and ``rejected`` with the same
+source and loop. A start asked before the loop's first reading is held up to two sensor periods, so an
 answer may come that much later; a later one is counted as late.
 """
 
