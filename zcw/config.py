@@ -92,6 +92,10 @@ class StoreConfig(_Model):
     """[store]: the SQLite history file."""
 
     path: Path | None = None
+    # Per-minute temperatures and cleared faults older than this are deleted (every hour), so
+    # the file stays bounded; cycles are kept (the energy and water totals are sums over
+    # them). At least 8 days: the energy estimate reads the last 7 days of temperatures.
+    retention_days: float = Field(30, ge=8, le=3650)
 
 
 class MqttConfig(_Model):

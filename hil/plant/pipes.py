@@ -20,6 +20,10 @@ WATER_NU = 0.66e-6  # m²/s at 40 °C
 WATER_PR = 4.3
 
 
+# Exchange factors kept per segment, by (flow, step); the common ones are few.
+FACTORS_KEPT = 64
+
+
 @dataclass(frozen=True, slots=True)
 class PipeType:
     """A pipe from docs/physics.md §1.1: inner/outer diameter, wall material, bare U′."""
@@ -220,6 +224,10 @@ class Segment:
             cp[i] = upper[i] / denom[i] if i < m - 1 else 0.0
         scale = [c / dt_s for c in caps]
         got = (cp, denom, lower, scale)
+        if len(self._factors) >= FACTORS_KEPT:
+            # Keyed by the exact step: an emulator stepping by the wall clock (or by a sum
+            # of floats) makes a new key nearly every step, and the cache grew for ever.
+            self._factors.clear()
         self._factors[key] = got
         return got
 

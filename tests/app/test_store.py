@@ -63,3 +63,118 @@ def test_what_a_loop_learned_is_not_handed_to_another_sensor(tmp_path: Path) -> 
         got.clear()
         HistoryRecorder(store).restore(got.update, {"bathroom": "28bb000000000002"})
         assert got == {}  # a new sensor (or another install): it learns afresh
+
+
+def test_retention_keeps_the_file_bounded_and_the_cycles(tmp_path: Path) -> None:
+    """Four months of per-minute temperatures for two sensors: with 30 days' retention the
+    file stops growing after the first month, and every cycle (the totals' basis) stays."""
+    from zcw.app.history import HistoryRecorder
+
+    day = 86400.0
+    path = tmp_path / "h.db"
+    with Store(path) as store:
+        now = [1_700_000_000.0]
+        recorder = HistoryRecorder(store, wall_clock=lambda: now[0], retention_s=30 * day)
+        pages: dict[int, int] = {}
+        for d in range(120):
+            start = int((now[0] + d * day) // 60)
+            rows = [(m, s, 20.0, 21.0, 41.0, 2) for m in range(start, start + 1440) for s in "ab"]
+            with store.db:
+                store.db.executemany("INSERT INTO temps VALUES (?, ?, ?, ?, ?, ?)", rows)
+            at = start * 60.0
+            store.add_cycle(CycleRecord(at, at + 30, "cli", ("a",), 20.0, 1.0, None, "hot"))
+            store.fault_raised("mqtt_unreachable", None, "broker down", at=start * 60.0)
+            store.fault_cleared("mqtt_unreachable", None, at=start * 60.0 + 5)
+            recorder._prune(start * 60.0 + day)  # what the hourly flush does
+            pages[d] = store.db.execute("PRAGMA page_count").fetchone()[0]
+        oldest = store.db.execute("SELECT min(minute) FROM temps").fetchone()[0]
+        assert oldest * 60.0 >= now[0] + 119 * day - 30 * day - 60
+        assert len(store.cycles(limit=1000)) == 120
+        assert store.db.execute("SELECT count(*) FROM faults").fetchone()[0] <= 31
+    assert pages[119] <= pages[45] * 1.05, pages  # bounded: freed pages are reused
+
+
+def test_retention_is_a_config_key_with_a_floor() -> None:
+    import pytest
+
+    from zcw.config import default_config, parse_config
+    from zcw.errors import ConfigError
+
+    assert default_config().store.retention_days == 30
+    base = {
+        "pump": {"relay": 0},
+        "loops": [{"name": "bathroom", "sensor": "bathroom", "valve_relay": 1}],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config({**base, "store": {"retention_days": 3}}, source="test")
+    assert "store.retention_days" in str(err.value)
+    cfg = parse_config({**base, "store": {"retention_days": 90}}, source="t")
+    assert cfg.store.retention_days == 90
+
+
+def test_a_cycle_told_over_is_in_the_history_before_its_valves_close(tmp_path: Path) -> None:
+    """hot_ready and cycle_stopped go out when the pump stops; the cycle's summary comes
+    valve_lag_s later. A SIGKILL in between must not lose a cycle already reported over
+    (tests/soak/test_history_sigkill.py kills real processes at random for the same)."""
+    from zcw.app.daemon import Status
+    from zcw.app.history import HistoryRecorder
+    from zcw.app.sim import build_sim
+    from zcw.config import default_config
+    from zcw.domain.model import Request, Source
+
+    rig = build_sim(default_config())
+    with Store(tmp_path / "h.db") as store:
+        rig.daemon.observe(HistoryRecorder(store, params=rig.daemon.wiring.params))
+        told: list[tuple[str, int]] = []
+
+        def observe(status: Status) -> None:
+            rows = store.db.execute("SELECT count(*) FROM cycles").fetchone()[0]
+            told.extend(
+                (e.kind, rows) for e in status.events if e.kind in ("hot_ready", "cycle_stopped")
+            )
+
+        rig.daemon.observe(observe)
+
+        def run(seconds: float) -> None:
+            for _ in range(int(seconds / 0.25)):
+                rig.clock.advance(0.25)
+                rig.daemon.tick()
+
+        run(5)
+        rig.daemon.submit(Request("start", Source.CLI))
+        run(3)
+        rig.daemon.submit(Request("stop", Source.CLI))
+        run(0.25)  # the stop is told; the valves close valve_lag_s later
+        assert told == [("cycle_stopped", 1)]
+        stopped = store.cycles()[0]
+        assert stopped.outcome == "stopped" and stopped.volume_l is None  # not complete yet
+        run(40)  # the rest (min_rest_s), then a cycle to hot water
+        rig.daemon.submit(Request("start", Source.CLI))
+        run(120)
+        assert told == [("cycle_stopped", 1), ("hot_ready", 2)]
+        hot, stopped = store.cycles()
+        assert (hot.outcome, stopped.outcome) == ("hot", "stopped")
+        assert hot.time_to_hot_s is not None and hot.volume_l is not None  # completed
+        assert stopped.volume_l is not None and len(store.cycles(limit=10)) == 2
+        assert store.loop_totals()["bathroom"][0] > 0
+
+
+def test_a_store_opened_in_one_thread_really_closes_from_another(tmp_path: Path) -> None:
+    """The daemon's store is opened in the event loop's thread and may be closed from
+    another once that loop has stopped (the tests' live daemons do): close() used to hit
+    SQLite's same-thread check, swallow it and leave the connection open, which Python 3.13
+    reports as an unclosed database (an error under filterwarnings = error)."""
+    import sqlite3
+    import threading
+
+    import pytest
+
+    made: list[Store] = []
+    opener = threading.Thread(target=lambda: made.append(Store(tmp_path / "h.db")))
+    opener.start()
+    opener.join()
+    store = made[0]
+    db = store.db
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        db.execute("SELECT 1")

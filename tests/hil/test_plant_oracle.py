@@ -185,3 +185,22 @@ def test_the_oracle_never_breaks_the_cold_line_limit(house: str) -> None:
         assert all(e["outcome"] in ("hot", "already_hot") for e in day["events"])
         if house != "H2":  # a return line has no cold-line peak to judge
             assert peaks and max(peaks) <= COLD_LINE_MAX_C
+
+
+def test_a_plant_stepped_by_uneven_steps_keeps_its_memory() -> None:
+    """The emulator steps the plant by whatever time passed (the wall clock, or a sum of
+    floats in the soak): the exchange factors cached per step must not grow with every step
+    (they did, by one entry per segment per step, for ever)."""
+    import gc
+    import random
+
+    from hil.plant.pipes import Segment
+
+    plant = Plant(load_house("H4"))
+    plant.set_valve("far", True)
+    plant.set_pump(True)
+    rng = random.Random(1)
+    for _ in range(3000):
+        plant.advance(rng.uniform(0.001, 0.05))
+    segments = [o for o in gc.get_objects() if isinstance(o, Segment)]
+    assert segments and max(len(s._factors) for s in segments) <= 64

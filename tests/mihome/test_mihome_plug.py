@@ -4,6 +4,7 @@ faults raised at the first failure and cleared at the first success."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
@@ -82,7 +83,7 @@ def test_failures_back_off_and_the_fault_comes_and_goes() -> None:
         task.cancel()
 
     asyncio.run(main())
-    gaps = [b - a for a, b in zip(plug.polls, plug.polls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(plug.polls)]
     # 0.5 s apart while it answers; after failures 1 s, 2 s, 4 s (0.5 × 2^n, ≤ 60 s)
     assert [round(g, 1) for g in gaps[:4]] == [0.5, 1.0, 2.0, 4.0]
     codes = [p.code if p else None for p in problems]
@@ -108,3 +109,24 @@ def test_results_reach_the_loop_in_the_order_the_calls_ran() -> None:
 
     asyncio.run(main())
     assert seen == list(range(50))
+
+
+def test_a_month_of_polls_keeps_a_bounded_record() -> None:
+    """The poll times are kept for tests; a daemon polling every second for months must not
+    keep them all (it grew 2.8 MB a day)."""
+    client = Scripted([False])
+    plug, _, _ = link(client, poll_s=0.5)
+    loop_time = [0.0]
+    plug._now = lambda: loop_time[0]  # type: ignore[method-assign]
+
+    async def main() -> None:
+        plug._loop = asyncio.get_running_loop()
+        plug.worker.start(plug._loop)
+        for _ in range(3000):
+            loop_time[0] += 0.5
+            await plug._poll()
+        await plug.close()
+
+    asyncio.run(main())
+    assert 0 < len(plug.polls) <= 100
+    assert plug.polls[-1] == loop_time[0]

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ class MqttLink:
         self._dropped = asyncio.Event()
         self._refused: ReasonCode | None = None
         self.connected = False
-        self.attempts: list[float] = []  # monotonic times of connection attempts
+        self.attempts: deque[float] = deque(maxlen=100)  # times of the latest attempts
         self._client = self._make_client()
 
     def __repr__(self) -> str:

@@ -106,7 +106,10 @@ class Store:
             self._db: sqlite3.Connection | None = sqlite3.connect(uri, uri=True, timeout=5.0)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=5.0)
+        # One thread at a time uses it (the event loop's), but it may be closed from another
+        # once that loop has stopped: with the default check, close() raised ProgrammingError,
+        # which it swallowed, and the connection stayed open (Python 3.13 warns of that).
+        self._db = sqlite3.connect(str(path), timeout=5.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -133,7 +136,8 @@ class Store:
                 self._db.close()
             self._db = None
 
-    def add_cycle(self, rec: CycleRecord) -> None:
+    def add_cycle(self, rec: CycleRecord) -> int:
+        """Store a cycle; returns its row id."""
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO cycles (started_at, ended_at, source, loops, time_to_hot_s, "
@@ -152,6 +156,31 @@ class Store:
             self.db.executemany(
                 "INSERT INTO cycle_loops (cycle_id, loop, water_l, energy_kj) VALUES (?, ?, ?, ?)",
                 [(cur.lastrowid, loop, w, e) for loop, w, e in rec.per_loop],
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_cycle(self, cycle_id: int, rec: CycleRecord) -> None:
+        """Complete a cycle stored when it was reported over (see HistoryRecorder): its end,
+        its figures and its water and heat per loop, in one transaction."""
+        with self.db:
+            self.db.execute(
+                "UPDATE cycles SET started_at = ?, ended_at = ?, source = ?, loops = ?, "
+                "time_to_hot_s = ?, volume_l = ?, energy_kj = ?, outcome = ? WHERE id = ?",
+                (
+                    rec.started_at,
+                    rec.ended_at,
+                    rec.source,
+                    ",".join(rec.loops),
+                    rec.time_to_hot_s,
+                    rec.volume_l,
+                    rec.energy_kj,
+                    rec.outcome,
+                    cycle_id,
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO cycle_loops (cycle_id, loop, water_l, energy_kj) VALUES (?, ?, ?, ?)",
+                [(cycle_id, loop, w, e) for loop, w, e in rec.per_loop],
             )
 
     def loop_totals(self) -> dict[str, tuple[float, float]]:
@@ -201,6 +230,17 @@ class Store:
                 "max_c = max(max_c, excluded.max_c), sum_c = sum_c + excluded.sum_c, n = n + 1",
                 [(minute, name, v, v, v) for name, v in temps.items()],
             )
+
+    def prune(self, before: float) -> int:
+        """Delete per-minute temperatures and cleared faults older than ``before`` (unix
+        time); returns the rows deleted. Cycles stay: the running totals are sums over them.
+        The file keeps its size and SQLite reuses the freed pages, so it stops growing."""
+        with self.db:
+            temps = self.db.execute("DELETE FROM temps WHERE minute < ?", (int(before // 60),))
+            faults = self.db.execute(
+                "DELETE FROM faults WHERE cleared_at IS NOT NULL AND cleared_at < ?", (before,)
+            )
+        return int(temps.rowcount) + int(faults.rowcount)
 
     def cycles(self, limit: int = 50) -> list[CycleRecord]:
         rows = self.db.execute(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from zcw.adapters.mqtt_client import MqttSettings
@@ -38,6 +40,19 @@ class Adapters:
     learning: LearningBridge | None = None
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """The wall and monotonic clocks the adapters read. Production takes the defaults; a
+    simulation that runs faster than real time (``hil.soak``) hands in its own, so the history,
+    the schedule and MQTT's state all follow simulated time."""
+
+    wall: Callable[[], float] = time.time
+    mono: Callable[[], float] = time.monotonic
+
+    def wall_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+
 def loop_identities(cfg: Config) -> dict[str, str]:
     """What each loop is, for its learning: its sensor's ROM id on a real bridge, or the
     simulated house and sensor."""
@@ -49,7 +64,8 @@ def loop_identities(cfg: Config) -> dict[str, str]:
     return out
 
 
-def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
+def build_adapters(cfg: Config, daemon: Daemon, *, clocks: Clocks | None = None) -> Adapters:
+    clocks = clocks or Clocks()
     out = Adapters()
     recorder: HistoryRecorder | None = None
     try:
@@ -60,9 +76,11 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
     else:
         recorder = HistoryRecorder(
             out.store,
+            wall_clock=clocks.wall,
             params=daemon.wiring.params,
             heater=cfg.heater.kind if cfg.heater is not None else "gas",
             timezone=cfg.timezone,
+            retention_s=cfg.store.retention_days * 86400.0,
         )
         try:
             recorder.restore(daemon.controller.restore_learned, loop_identities(cfg))
@@ -71,12 +89,14 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
         daemon.observe(recorder)
 
     # Always there, even with no [[schedule]] in the file: entries can be added at run time.
-    out.schedule = ScheduleBridge(daemon, cfg, out.store)
+    out.schedule = ScheduleBridge(daemon, cfg, out.store, wall=clocks.wall_dt, mono=clocks.mono)
     out.tasks.append(out.schedule.run)
     out.closers.append(out.schedule.close)
 
     # Learned pre-heat and tap-flick: an observer (draws, flicks) and a check once a second.
-    out.learning = LearningBridge(daemon, cfg, out.store, lead_s=out.schedule.lead_s)
+    out.learning = LearningBridge(
+        daemon, cfg, out.store, wall=clocks.wall_dt, lead_s=out.schedule.lead_s
+    )
     out.tasks.append(out.learning.run)
     out.closers.append(out.learning.close)
 
@@ -99,6 +119,7 @@ def build_adapters(cfg: Config, daemon: Daemon) -> Adapters:
             announced_file=cfg.store_path.parent / "mqtt-announced.json",
             totals=recorder.totals if recorder is not None else None,
             commands=CalendarCommands(out.schedule, out.learning),
+            wall_clock=clocks.wall,
         )
         out.tasks.append(bridge.run)
         out.closers.append(bridge.close)

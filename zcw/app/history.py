@@ -23,18 +23,32 @@ from zoneinfo import ZoneInfo
 
 from zcw.adapters.store import CycleRecord, Store
 from zcw.app.daemon import Status
-from zcw.domain.controller import CycleSummary
+from zcw.domain.controller import CycleSummary, Phase
 from zcw.domain.energy import PLATEAU_OVER_READY_K, CycleEnergy, EnergyMeter, HeaterKind
 from zcw.domain.learning import Learned, summary_text
 from zcw.domain.model import Params
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
+PRUNE_EVERY_S = 3600.0
 # What each loop was when it learned (its sensor's ROM id): learning never crosses installs.
 IDENTITY_KEY = "learned.identity"
 # How far back the stored temperatures seed the energy estimate's plateau and floor.
 SEED_FROM_S = 7 * 86400.0
 KJ_PER_KWH = 3600.0
+
+
+@dataclass
+class _Ending:
+    """A cycle told over (its ``hot_ready``, ``cycle_stopped`` or ``cycle_aborted`` went out)
+    whose summary comes only after the valve lag: stored at once, completed then."""
+
+    started_at: float
+    source: str
+    loops: list[str]
+    time_to_hot_s: float | None = None
+    outcome: str = "hot"
+    row: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +95,11 @@ class HistoryRecorder:
         params: Params | None = None,
         heater: HeaterKind = "gas",
         timezone: str = "UTC",
+        retention_s: float | None = None,
     ) -> None:
         self._store = store
+        self._retention_s = retention_s
+        self._last_prune: float | None = None
         self._wall = wall_clock
         self._params = params
         self._heater: HeaterKind = heater
@@ -98,6 +115,7 @@ class HistoryRecorder:
         self._last_flush = wall_clock()
         self._failed = False
         self._learned: dict[str, Learned] = {}
+        self._ending: _Ending | None = None
 
     def restore(
         self,
@@ -191,11 +209,47 @@ class HistoryRecorder:
                 heater_out_c=snap.heater_out_c,
                 cold_c=snap.cold_c,
             )
+        self._follow(status, now)
         last = snap.last_cycle
         if last is not None and last is not self._last_cycle:
             self._last_cycle = last
             self._add_cycle(last, now)
         self._record_rest(status, now)
+
+    def _follow(self, status: Status, now: float) -> None:
+        """The cycle under way, from its events. Its end is told (``hot_ready``,
+        ``cycle_stopped``) when the pump stops, but its summary comes ``valve_lag_s`` later,
+        when the valves have closed: the cycle is stored as soon as the pump stops, so a
+        SIGKILL in between cannot lose a cycle MQTT or the control socket reported over."""
+        ending = self._ending
+        for event in status.events:
+            if event.kind == "cycle_started":
+                source = str(event.source) if event.source is not None else ""
+                ending = self._ending = _Ending(now, source, [event.loop or ""])
+            elif ending is None:
+                continue
+            elif event.kind == "joined" and event.loop and event.loop not in ending.loops:
+                ending.loops.append(event.loop)
+            elif event.kind == "hot_ready" and ending.time_to_hot_s is None:
+                value = event.data.get("time_to_hot_s")
+                ending.time_to_hot_s = float(value) if isinstance(value, int | float) else None
+            elif event.kind == "cycle_stopped":
+                ending.outcome = "stopped"
+            elif event.kind == "cycle_aborted" and event.reason:
+                ending.outcome = event.reason
+        if ending is not None and ending.row is None and status.snapshot.phase is Phase.STOPPING:
+            ending.row = self._store.add_cycle(
+                CycleRecord(
+                    started_at=ending.started_at,
+                    ended_at=now,
+                    source=ending.source,
+                    loops=tuple(ending.loops),
+                    time_to_hot_s=ending.time_to_hot_s,
+                    volume_l=None,
+                    energy_kj=None,
+                    outcome=ending.outcome,
+                )
+            )
 
     def _add_cycle(self, last: CycleSummary, now: float) -> None:
         used: CycleEnergy | None = self.meter.finish() if self.meter is not None else None
@@ -204,19 +258,22 @@ class HistoryRecorder:
             energy = used.energy_kj or {}
             per_loop = tuple((n, w, energy.get(n)) for n, w in used.water_l.items())
         duration = last.ended_s - last.started_s
-        self._store.add_cycle(
-            CycleRecord(
-                started_at=now - duration,
-                ended_at=now,
-                source=last.source,
-                loops=last.loops,
-                time_to_hot_s=last.time_to_hot_s,
-                volume_l=last.volume_l,
-                energy_kj=used.total_energy_kj if used is not None else None,
-                outcome=last.outcome,
-                per_loop=per_loop,
-            )
+        record = CycleRecord(
+            started_at=now - duration,
+            ended_at=now,
+            source=last.source,
+            loops=last.loops,
+            time_to_hot_s=last.time_to_hot_s,
+            volume_l=last.volume_l,
+            energy_kj=used.total_energy_kj if used is not None else None,
+            outcome=last.outcome,
+            per_loop=per_loop,
         )
+        ending, self._ending = self._ending, None
+        if ending is not None and ending.row is not None:
+            self._store.finish_cycle(ending.row, record)
+        else:
+            self._store.add_cycle(record)
         # Only once stored: the totals must never count a cycle the store does not have.
         for name, water, kj in per_loop:
             self._water[name] = self._water.get(name, 0.0) + water
@@ -248,8 +305,25 @@ class HistoryRecorder:
         for name, view in snap.loops.items():
             if view.temp_c is not None:
                 self._pending.setdefault(name, []).append(view.temp_c)
-        if now - self._last_flush >= FLUSH_EVERY_S and self._pending:
+        # abs: a wall clock that jumped back (NTP, a user) must not stall the minutes while
+        # their samples pile up in memory.
+        if abs(now - self._last_flush) >= FLUSH_EVERY_S and self._pending:
             means = {n: sum(v) / len(v) for n, v in self._pending.items() if v}
             self._store.add_temps(now, means)
             self._pending.clear()
             self._last_flush = now
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Retention: at the first flush, then hourly (a wall clock that jumped back a year
+        must not stop it for a year, hence abs)."""
+        if self._retention_s is None:
+            return
+        if self._last_prune is not None and abs(now - self._last_prune) < PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        deleted = self._store.prune(now - self._retention_s)
+        if deleted:
+            log.info(
+                "history: %d rows older than %g days deleted", deleted, self._retention_s / 86400
+            )

@@ -135,7 +135,10 @@ class MqttBridge:
     def _publish_state(self, status: Status, *, force: bool = False) -> bool:
         payload = self.state_payload(status)
         now = self._wall()
-        due = force or payload != self._last_state or now - self._last_state_at >= STATE_EVERY_S
+        # abs: after the wall clock jumps back the state still goes out every minute, which
+        # Home Assistant needs to keep the entities available.
+        stale = abs(now - self._last_state_at) >= STATE_EVERY_S
+        due = force or payload != self._last_state or stale
         if not due:
             return True
         if self._publish(self.topics.state, payload, retain=True):

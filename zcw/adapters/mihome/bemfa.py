@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,7 +74,7 @@ class BemfaLink:
         self._refused: ReasonCode | None = None
         self._want_off = False  # an "off" to publish once connected
         self.connected = False
-        self.published: list[str] = []  # payloads published (for tests)
+        self.published: deque[str] = deque(maxlen=100)  # latest payloads sent (for tests)
         self._client = self._make_client()
 
     def __repr__(self) -> str:

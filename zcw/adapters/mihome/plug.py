@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -24,6 +25,7 @@ from zcw.adapters.mihome.worker import DeviceWorker
 log = logging.getLogger("zcw.mihome")
 
 BACKOFF_MAX_S = 60.0
+RECORD = 100  # poll times kept for tests
 # How long the loop waits for a call beyond the client's own timeouts before it counts the
 # poll as failed (the worker may be stuck, e.g. resolving a host name).
 CALL_GRACE_S = 2.0
@@ -147,7 +149,9 @@ class PlugLink:
         self._wake = asyncio.Event()
         self._poll_waiter: asyncio.Future[bool] | None = None
         self.failures = 0  # consecutive failed polls
-        self.polls: list[float] = []  # loop times of poll starts (for tests)
+        # Loop times of the latest poll starts (for tests). Bounded: a plug polled every
+        # second for a month must not keep 2.6 million of them.
+        self.polls: deque[float] = deque(maxlen=RECORD)
 
     def __repr__(self) -> str:
         s = self.settings
