@@ -302,7 +302,7 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     r.request("start")
     r.run(5.0)
     assert r.controller.phase is Phase.RUNNING
-    r.set_loop("bathroom", 20.9)  # under RISE_ARRIVAL_K (1 K): not yet
+    r.set_loop("bathroom", 20.9)  # under WARMING_K (1 K): not yet
     r.run(3.0)
     assert r.controller.phase is Phase.RUNNING and "hot_ready" not in r.kinds()
     r.set_loop("bathroom", 21.0)  # the first clear warming is now the arrival

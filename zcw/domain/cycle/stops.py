@@ -1,0 +1,156 @@
+"""When is the hot water at the valve? A chain of stop policies, each with one answer.
+
+Each policy answers ``should_stop(run, ctx)`` with its reason, or None. The chain asks them
+in order and the first reason stops the loop:
+
+1. ``estimate``: the water predicted from the lagging sensor (:mod:`zcw.domain.arrival`),
+   looking ahead a spin-down, has reached the stop threshold;
+2. ``cold_probe``: the cold-line probe, just past the valve, has risen to it in this cycle
+   (the better witness when the loop sensor is slow);
+3. ``arrival``: a sensor too slow for this front, on a pipe that arrives on time: the
+   arrival the loop learned (:meth:`Learned.arrival_for`), once the front shows;
+4. ``first_warming``: a sensor that never reads ready_c in time (``stops_on_rise``): its
+   first warming.
+
+Before the *earliest front* (:func:`earliest_front_s`) a rise is the pipe's own water on the
+move, not the heater's: the estimate does not look ahead, and a first warming is no front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from zcw.domain.arrival import SPIN_DOWN_S
+from zcw.domain.cycle.rise import SLUG_EARLIEST_RISE, WARMING_K
+from zcw.domain.cycle.run import COLD_START_K, LoopRun
+from zcw.domain.learning import Learned
+from zcw.domain.model import LoopParams, Params
+
+# The front cannot reach the valve before this fraction of a cooled pipe's transit: the pipe's
+# own water must be pushed out first (a warm pipe's comes at ≈ 0.65 of it, so stay below).
+FRONT_EARLIEST_TRANSIT = 0.5
+# A stop on the learned arrival waits for the recovered water to have risen this much, out of
+# the cooled-pipe range: the front is at the sensor, not an ignition retry or a cold heater.
+FRONT_EVIDENCE_K = 3.0
+# Where no cold line is at stake, stop this far past ready_c (a DS18B20's ±0.5 K).
+NO_COLD_LINE_MARGIN_K = 0.5
+
+StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming"]
+
+
+@dataclass(frozen=True, slots=True)
+class StopContext:
+    """What a policy may know beyond the run: the time, the plumbing, what the loop learned."""
+
+    now_s: float
+    since_pump_s: float | None
+    params: Params
+    learned: Learned
+    front_possible: bool  # the earliest front has passed
+    burner_unproven: bool  # an outlet sensor has not yet seen the burner light
+    lone: bool  # one loop on the pump
+    cold_c: float | None  # the loop's cold-line probe, in crossover
+
+
+class StopPolicy(Protocol):
+    """One answer to "is the hot water at the valve?"."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None: ...
+
+
+def stop_threshold_c(params: Params, lp: LoopParams) -> float:
+    """In crossover the water at the valve *is* what enters the cold line: never past
+    cold_line_max_c (I5 without T_cold). Elsewhere, past ready_c by a DS18B20's ±0.5 K, so
+    a unit that reads high still stops with the water itself at ready_c."""
+    if params.topology == "crossover":
+        return min(lp.ready_c, params.cold_line_max_c)
+    return lp.ready_c + NO_COLD_LINE_MARGIN_K
+
+
+def earliest_front_s(run: LoopRun, learned: Learned, transit_s: float | None) -> float:
+    """Pump on → the earliest the heater's front can be at the valve: half a cooled pipe's
+    transit, and, for a slow sensor that learned its clean first warming from a cooled pipe,
+    what a slug's creep allows (:meth:`RiseTracker.slug_hold_s`). A warm pipe's cycle is
+    never held for a slug: its front comes early, and the rise is learned from cooled pipes."""
+    earliest = 0.0 if not transit_s else FRONT_EARLIEST_TRANSIT * transit_s
+    rise_s = learned.rise_s
+    if rise_s is not None and not run.warm and SLUG_EARLIEST_RISE * rise_s < run.params.max_run_s:
+        earliest = max(earliest, run.rise.slug_hold_s(rise_s))
+    return earliest
+
+
+class Estimate:
+    """The recovered water, looking ahead once the front can be there."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        estimate = run.estimator.water_c(ctx.now_s, look_ahead=ctx.front_possible)
+        hot = estimate is not None and estimate >= stop_threshold_c(ctx.params, run.params)
+        return "estimate" if hot else None
+
+
+class ColdProbe:
+    """T_cold sits just past the valve: the water it reads is the water at the valve, a step
+    later, seen by a probe in the flow. It must have risen in this cycle: the slug a previous
+    stop left behind the valve can still be warm when the next cycle starts."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        if ctx.cold_c is None:
+            return None
+        risen = run.rise.cold_risen(ctx.cold_c)
+        hot = risen and ctx.cold_c >= stop_threshold_c(ctx.params, run.params)
+        return "cold_probe" if hot else None
+
+
+class LearnedArrival:
+    """A lone loop's cycle (a second loop halves the flow) stops on the arrival it learned, a
+    spin-down ahead, once the recovered water shows the front on its way: risen, and out of
+    the cooled-pipe range, so a heater that lit late or never earns no stop (I6)."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        since = ctx.since_pump_s
+        if ctx.params.topology != "crossover" or since is None:
+            return None
+        if not ctx.lone or run.start_c is None:
+            return None
+        arrival = ctx.learned.arrival_for(run.start_c)
+        if arrival is None or since < arrival - SPIN_DOWN_S or ctx.burner_unproven:
+            return None
+        water = run.estimator.water_c(ctx.now_s, look_ahead=False)
+        start = run.rise.min_c
+        if water is None or start is None:
+            return None
+        shows = water - start >= FRONT_EVIDENCE_K and water >= run.params.ready_c - COLD_START_K
+        return "arrival" if shows else None
+
+
+class FirstWarming:
+    """A sensor that reads ready_c late or never (the loop learned ``stops_on_rise``): its
+    first warming, once the front can be there and the burner has lit."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        warmed = (
+            ctx.learned.stops_on_rise
+            and run.rise.rose(WARMING_K)
+            and not ctx.burner_unproven
+            and ctx.front_possible
+        )
+        return "first_warming" if warmed else None
+
+
+class StopChain:
+    """The policies in order; the first reason stops the loop."""
+
+    def __init__(self, policies: Sequence[StopPolicy] | None = None) -> None:
+        self.first_warming = FirstWarming()
+        self.policies: tuple[StopPolicy, ...] = tuple(
+            policies or (Estimate(), ColdProbe(), LearnedArrival(), self.first_warming)
+        )
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        for policy in self.policies:
+            reason = policy.should_stop(run, ctx)
+            if reason is not None:
+                return reason
+        return None
