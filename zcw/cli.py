@@ -29,9 +29,8 @@ from zcw.config import (
     simulation_config,
     simulation_sockets,
 )
-from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
-from zcw.ui.wording import event_text, outcome_text
+from zcw.ui.wording import event_text, learned_text, outcome_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 CONFIG_HELP = "config file (TOML); default: $ZCW_CONFIG, /etc/zcw/zcw.toml, ~/.config/zcw/zcw.toml"
@@ -630,7 +629,7 @@ def _status_text(s: dict[str, Any]) -> str:
         lines.append(f"  {name}: {shown}  valve {valve}  {loop.get('state')}")
         learned = loop.get("learned")
         if learned:
-            lines.append(f"    learned: {summary_text(learned)}")
+            lines.append(f"    learned: {learned_text(learned)}")
     fault = s.get("fault")
     if fault:
         lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")

@@ -19,8 +19,8 @@ from zcw.domain.learning import (
     Learned,
     crossing_s,
     fit_after_stop,
-    summary_text,
 )
+from zcw.ui.wording import learned_text
 
 
 def test_first_cycle_sets_the_transit_and_later_ones_move_it_by_the_weight() -> None:
@@ -378,5 +378,5 @@ def test_the_status_summary_says_what_the_loop_stops_on() -> None:
     assert _steady(over_c=-1.0).summary()["stops_on_learned_arrival"] is False
     clip = Learned(stops_on_rise=True, rise_s=74.25)
     assert clip.summary()["first_warming_s"] == 74.25
-    assert "first warming" in summary_text(clip.summary())
-    assert "74 s after pump on" in summary_text(clip.summary())
+    assert "first warming" in learned_text(clip.summary())
+    assert "74 s after pump on" in learned_text(clip.summary())

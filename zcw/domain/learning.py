@@ -49,7 +49,7 @@ cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -301,24 +301,6 @@ class Learned:
             warm_lead_gain=warm_gain,
             stops_on_rise=data.get("stops_on_rise") is True,
         )
-
-
-def summary_text(summary: Mapping[str, Any]) -> str:
-    """:meth:`Learned.summary` (or its JSON) in words, for `zcw status` and the log."""
-    tau, transit = summary.get("sensor_tau_s"), summary.get("transit_s")
-    parts = [
-        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
-        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
-        f"from {summary.get('cycles', 0)} cooled-pipe cycles",
-    ]
-    if summary.get("stops_on_learned_arrival"):
-        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
-    if summary.get("stops_on_rise"):
-        parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
-        rise = summary.get("first_warming_s")
-        if isinstance(rise, int | float):
-            parts.append(f"which comes {rise:.0f} s after pump on from a cooled pipe")
-    return ", ".join(parts)
 
 
 # A line through (start reading, arrival): its slope (s/K), its RMS residual (s), and a point

@@ -7,6 +7,7 @@ what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Why a cycle ended, by its outcome or abort reason.
@@ -83,3 +84,22 @@ def _refusal(reason: str, e: dict[str, Any]) -> str:
     if reason == "not_ready":
         return str(e.get("message", "zcw is not ready yet"))
     return reason.replace("_", " ")
+
+
+def learned_text(summary: Mapping[str, Any]) -> str:
+    """What a loop learned (``Learned.summary()`` or its JSON) in words, for `zcw status`
+    and the log."""
+    tau, transit = summary.get("sensor_tau_s"), summary.get("transit_s")
+    parts = [
+        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
+        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
+        f"from {summary.get('cycles', 0)} cooled-pipe cycles",
+    ]
+    if summary.get("stops_on_learned_arrival"):
+        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
+    if summary.get("stops_on_rise"):
+        parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
+        rise = summary.get("first_warming_s")
+        if isinstance(rise, int | float):
+            parts.append(f"which comes {rise:.0f} s after pump on from a cooled pipe")
+    return ", ".join(parts)
