@@ -1,9 +1,10 @@
 """The strategies `zcw bench` compares (PRODUCT.md §6).
 
-- ``zcw``: the real daemon (controller, safety supervisor, simulated bridge) with its default
-  config, in lockstep with the plant;
+- ``zcw``: the real daemon (controller, safety supervisor, simulated bridge) with the config
+  the house implies (:mod:`hil.house_config`: its topology, pump, sensors and mounts), in
+  lockstep with the plant;
 - ``oracle``: the physical limit: stops the instant the *true* water at the valve reaches
-  ``ready_c``;
+  ``ready_c``, and answers "already hot" (moves nothing) where it is there already;
 - ``timer``: a fixed 120 s run;
 - ``aquastat``: a normally-open thermostatic valve (closes at 40 °C, reopens at 35 °C, wax
   element τ 8 s) with the pump on a 120 s timer;
@@ -15,12 +16,12 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+from hil.house_config import config_for_house
 from hil.plant import Plant
 from hil.sim_hardware import SimHardware
 from zcw.app.clock import SteppedClock
 from zcw.app.daemon import Daemon
 from zcw.app.wiring import wiring_from_config
-from zcw.config import config_for_house_loops
 from zcw.domain.controller import Phase
 from zcw.domain.model import Request, Source
 
@@ -86,6 +87,12 @@ class _PlantStrategy:
 class Oracle(_PlantStrategy):
     name = "oracle"
 
+    def begin(self, loop: str) -> None:
+        if self.plant.water_at_valve_c(loop) >= self.ready_c:
+            self.loop, self.elapsed_s, self.running = loop, 0.0, False  # already hot
+            return
+        super().begin(loop)
+
     def should_stop(self) -> bool:
         return self.plant.water_at_valve_c(self.loop) >= self.ready_c
 
@@ -136,11 +143,7 @@ class Zcw:
 
     def __init__(self, plant: Plant, ready_c: float) -> None:
         self.plant = plant
-        cfg = config_for_house_loops(
-            plant.loops, plant.house.name.split("#")[0], sensors=plant.sensor_names
-        )
-        if plant.house.topology != cfg.topology:
-            cfg = cfg.model_copy(update={"topology": plant.house.topology})
+        cfg = config_for_house(plant.house)
         self.clock = SteppedClock()
         wiring = wiring_from_config(cfg)
         self.hardware = SimHardware(
