@@ -22,7 +22,7 @@ from hil.bench.strategies import STRATEGIES
 from hil.house import available_houses, load_house
 from hil.house_config import house_warnings
 
-Job = tuple[str, str, int, int]
+Job = tuple[str, str, int, int, bool]
 
 
 def _job(args: Job) -> dict[str, Any]:
@@ -77,12 +77,15 @@ def bench(
     progress: Console | None,
     workers: int = 2,
     learning_days: int = 1,
+    commission: bool = True,
 ) -> dict[str, Any]:
     houses = list(dict.fromkeys(houses))  # a house named twice is still one house's row
     names = list(strategies)
     if "oracle" not in names:
         names.append("oracle")  # every ratio is over the oracle
-    jobs = [(h, s, seed, learning_days) for h in houses for s in names for seed in seeds]
+    jobs = [
+        (h, s, seed, learning_days, commission) for h in houses for s in names for seed in seeds
+    ]
     results = _run_jobs(jobs, workers, progress)
     # Group by the job each result came from, not by the house name the result carries: a
     # house file's name need not match its path, nor differ from the others'.
@@ -91,7 +94,7 @@ def bench(
     for house in houses:
         spec = load_house(house)
         by_strategy = {
-            s: merge_runs([r for (h, js, _, _), r in done if h == house and js == s]) for s in names
+            s: merge_runs([r for (h, js, *_), r in done if h == house and js == s]) for s in names
         }
         oracle = by_strategy["oracle"]
         warnings = house_warnings(spec)
@@ -150,6 +153,7 @@ def main(
     seeds: int,
     as_json: bool,
     learning_days: int = 1,
+    commission: bool = True,
 ) -> int:
     houses = list(houses) or available_houses()
     strategies = list(strategies) or list(STRATEGIES)
@@ -166,6 +170,7 @@ def main(
         range(seed, seed + seeds),
         progress=err,
         learning_days=learning_days,
+        commission=commission,
     )
     if as_json:
         print(to_json(report))

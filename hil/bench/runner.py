@@ -34,6 +34,10 @@ TAIL_S = 5.0
 VIOLATION_MARGIN_K = 0.5
 # Learning days draw their triggers from seed + this × day, never the measured day's.
 LEARNING_SEED = 100_000
+# The installer commissions at dawn (the day starts at DAY_START_S), each loop after the pipes
+# cooled from the one before.
+COMMISSION_AT_S = 60.0
+COMMISSION_COOL_S = 1800.0
 TICK_S = 0.25
 
 
@@ -56,13 +60,18 @@ def _day(house: House, seed: int) -> list[DemandEvent]:
     return day_scenario(house.tap_names, seed, draw_after_stop_s=house.draw_after_stop_s)
 
 
-def run_day(house_ref: str, strategy: str, seed: int, learning_days: int = 1) -> dict[str, Any]:
+def run_day(
+    house_ref: str, strategy: str, seed: int, learning_days: int = 1, commission: bool = True
+) -> dict[str, Any]:
     """One house, one strategy, one seed: the day's events, JSON-ready.
 
     ``zcw`` first lives ``learning_days`` other days on its own copy of the same house (other
     triggers, other draws), then starts the measured day with what those taught it, restored as
     the store restores it after a restart. The measured day starts from the same plant state for
     every strategy. With 0 learning days zcw meets the house fresh from the box.
+
+    With ``commission`` the installer first runs `zcw commission` on every loop, at dawn on
+    the first day zcw lives there (the pipes cooled overnight), as the install guide asks.
     """
     base = load_house(house_ref)
     house = base.randomised(seed)
@@ -72,24 +81,37 @@ def run_day(house_ref: str, strategy: str, seed: int, learning_days: int = 1) ->
             plant = Plant(house)
             learner = Zcw(plant, READY_C)
             learner.daemon.controller.restore_learned(learned)
+            if commission and day == 1:
+                _commission_all(learner, plant)
             _simulate_day(learner, plant, _day(house, seed + LEARNING_SEED * day))
             learned = learner.daemon.controller.learned
     plant = Plant(house)
     strat = make(strategy, plant, READY_C)
     if isinstance(strat, Zcw):
         strat.daemon.controller.restore_learned(learned)
+        if commission and learning_days == 0:
+            _commission_all(strat, plant)
     results = _simulate_day(strat, plant, _day(house, seed))
     return {
         "house": base.name,
         "strategy": strategy,
         "seed": seed,
         "learning_days": learning_days if strategy == "zcw" else 0,
+        "commissioned": commission and strategy == "zcw",
         "events": [asdict(r) for r in results],
     }
 
 
+def _commission_all(zcw: Zcw, plant: Plant) -> None:
+    """Every loop commissioned in turn, each from a pipe cooled again after the one before."""
+    zcw.idle(COMMISSION_AT_S - plant.t_s)
+    for loop in plant.loops:
+        zcw.commission(loop)
+        zcw.idle(COMMISSION_COOL_S)
+
+
 def _simulate_day(strat: Strategy, plant: Plant, events: list[DemandEvent]) -> list[EventResult]:
-    now = DAY_START_S
+    now = DAY_START_S + plant.t_s  # after commissioning, if there was one
     results: list[EventResult] = []
     for ev in events:
         strat.idle(ev.at_s - now)
@@ -235,5 +257,6 @@ def merge_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "strategy": first["strategy"],
         "seeds": [r["seed"] for r in runs],
         "learning_days": first.get("learning_days", 0),
+        "commissioned": first.get("commissioned", False),
         "events": [e for r in runs for e in r["events"]],
     }

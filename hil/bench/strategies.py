@@ -27,6 +27,8 @@ from zcw.domain.model import Request, Source
 
 TIMEOUT_S = 600.0
 LEARNING_TAIL_S = 70.0
+# A commissioning cycle and the minutes it watches the sensor after it (WATCH_S).
+COMMISSION_LIMIT_S = 700.0
 
 
 class Strategy(Protocol):
@@ -159,6 +161,22 @@ class Zcw:
     def begin(self, loop: str) -> None:
         self.daemon.submit(Request("start", Source.SCHEDULE, loop))
         self.daemon.tick()
+
+    def commission(self, loop: str) -> bool:
+        """`zcw commission LOOP`, as the installer runs it once: a watched cycle from a cooled
+        pipe. True if it measured the loop."""
+        before = self.daemon.controller.learned[loop]
+        self.daemon.submit(Request("commission", Source.CLI, loop))
+        for _ in range(int(COMMISSION_LIMIT_S / self.TICK_S)):
+            self.tick(self.TICK_S)
+            learned = self.daemon.controller.learned[loop]
+            if learned.commissioned and learned != before:
+                return True
+            status = self.daemon.status
+            ended = ("rejected", "cycle_aborted", "cycle_stopped")
+            if status is not None and any(e.kind in ended for e in status.events):
+                return False
+        return False
 
     def tick(self, dt_s: float) -> None:
         steps = max(1, round(dt_s / self.TICK_S))

@@ -269,7 +269,7 @@ class Controller:
                 self._log.emit("mode_changed", source=req.source, reason=req.mode)
         elif req.action == "stop":
             self._seq.stop(req)
-        else:
+        else:  # start, or commission
             self._start(req)
 
     def _start(self, req: Request, since_s: float | None = None) -> None:
@@ -282,7 +282,7 @@ class Controller:
         if answer.kind == "join":
             self._seq.cycle.runs[name] = self._new_run(self.params.loop(name), req.source)
         elif answer.kind == "begin":
-            self._begin_cycle(self.params.loop(name), req.source)
+            self._begin_cycle(self.params.loop(name), req.source, req.action == "commission")
         self._log.emit(
             answer.event, loop=name, source=req.source, reason=answer.reason, data=answer.data
         )
@@ -314,12 +314,13 @@ class Controller:
         reading = (sample.at_s, value) if value is not None and sample is not None else None
         return LoopRun.begin(lp, source, self._now_s, estimator, reading, warm=warm)
 
-    def _begin_cycle(self, lp: LoopParams, source: Source) -> None:
+    def _begin_cycle(self, lp: LoopParams, source: Source, commissioning: bool = False) -> None:
         # What the bridge did by itself last time is shown until the next cycle starts.
         for code, loop in [k for k in self._faults.raised() if k[0] in BRIDGE_EVENT_FAULTS]:
             self._faults.clear(code, loop)
         run = self._new_run(lp, source)
-        self._teacher.begin_cycle(lp)
+        run.commissioning = commissioning
+        self._teacher.begin_cycle(lp, commissioning=commissioning)
         self._heater.begin()
         self._seq.begin(Cycle(source, self._now_s, runs={lp.name: run}))
 

@@ -85,6 +85,8 @@ WARM_FRONT_TRANSIT = 0.8
 # A stop on the learned arrival left the water clearly short of ready_c when the water
 # standing at the valve after it reads this far below (see LagTrace.arrival_lesson).
 CLEARLY_COLD_K = 2.0
+# A sensor that reads a step of the water 63 % within this reads the water (commissioning).
+GOOD_SENSOR_LAG_S = 20.0
 # A slug held the first warming back this many cycles in a row: forget the learned rise (a
 # front that comes before half of it would look like a slug every time, and never teach).
 SLUG_FORGET_CYCLES = 4
@@ -127,6 +129,13 @@ class Learned:
     # cycle stops on the estimate, and measures the arrival again.
     arrival_doubted: bool = False
     sensor_over_c: float | None = None
+    # Commissioned (`zcw commission`): a watched first cycle measured the loop; what it found
+    # of the sensor (its lag to read a step of the water, whether that is a single lag) and
+    # the water the transit moves.
+    commissioned: bool = False
+    sensor_lag_s: float | None = None
+    sensor_first_order: bool | None = None
+    transit_volume_l: float | None = None
 
     def with_standing(self, standing_c: float, target_c: float, *, warm: bool = False) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain of
@@ -227,6 +236,38 @@ class Learned:
             return None
         return _arrival_line_at(fit, start_c)
 
+    def with_commission(
+        self,
+        *,
+        transit_s: float | None,
+        lag_s: float,
+        first_order: bool,
+        volume_l: float | None,
+        warming_s: float | None,
+        slow: bool,
+        guarded: bool,
+    ) -> Learned:
+        """What a commissioning cycle measured becomes the loop's starting point: its transit,
+        its sensor's lag (fitted in full, where the sensor follows the water as one lag), and
+        for a slow sensor with no cold-line probe to stop on (``guarded``), a stop on its
+        first warming from the first cycle on, at the time it took from a cooled pipe."""
+        learned = replace(
+            self,
+            commissioned=True,
+            sensor_lag_s=round(lag_s, 2),
+            sensor_first_order=first_order,
+            transit_volume_l=volume_l,
+        )
+        if transit_s is not None:
+            learned = replace(learned, transit_s=round(transit_s, 2), transit_cycles=1)
+        if first_order:
+            learned = replace(learned, tau_s=round(lag_s, 3), tau_fits=1, tau_weight=1.0)
+        if slow and not guarded:
+            learned = replace(learned, stops_on_rise=True)
+            if warming_s is not None:
+                learned = replace(learned, rise_s=round(warming_s, 2), slug_cycles=0)
+        return learned
+
     def judged_anew(self) -> Learned:
         """After ``zcw reset`` (a re-seated sensor): forget what was concluded about the
         sensor, keep what was measured of the pipe."""
@@ -250,6 +291,14 @@ class Learned:
             "stops_on_rise": self.stops_on_rise,
             "first_warming_s": self.rise_s,
             "stops_on_learned_arrival": on_arrival,
+            "commissioned": self.commissioned,
+            "sensor_lag_s": self.sensor_lag_s,
+            "sensor_reads_water": (
+                None
+                if self.sensor_first_order is None or self.sensor_lag_s is None
+                else self.sensor_first_order and self.sensor_lag_s <= GOOD_SENSOR_LAG_S
+            ),
+            "transit_volume_l": self.transit_volume_l,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -278,6 +327,10 @@ class Learned:
             lead_gain=gain,
             warm_lead_gain=warm_gain,
             stops_on_rise=data.get("stops_on_rise") is True,
+            commissioned=data.get("commissioned") is True,
+            sensor_lag_s=_number(data, "sensor_lag_s", 3600.0),
+            sensor_first_order=_flag(data.get("sensor_first_order")),
+            transit_volume_l=_number(data, "transit_volume_l", 1000.0),
         )
 
 
@@ -338,6 +391,10 @@ def _points(value: Any) -> tuple[tuple[float, float], ...]:
         if -20.0 <= start <= 100.0 and 0.0 < arrival <= 3600.0:
             points.append((start, arrival))
     return tuple(points)
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _gain(data: dict[str, Any], key: str) -> float:
@@ -454,13 +511,15 @@ class LagTrace:
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
         self.cooled = False  # it ran from a cooled pipe: its stop judges the estimate too
         self.warm = False  # it began with a warm pipe: its stop teaches the warm gain
+        self.window_s = FIT_WINDOW_S[1]  # how long after the stop it is watched
+        self.commissioning = False  # a watched first cycle (zcw.domain.commission)
 
     def add(self, at_s: float, value_c: float) -> None:
         if not self.samples or at_s > self.samples[-1][0]:
             self.samples.append((at_s, value_c))
 
     def complete(self, now_s: float) -> bool:
-        return self.stop_s is not None and now_s >= self.stop_s + FIT_WINDOW_S[1] + 1.0
+        return self.stop_s is not None and now_s >= self.stop_s + self.window_s + 1.0
 
     def fit(self) -> LagFit | None:
         return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)
@@ -504,11 +563,16 @@ class LagTrace:
             if standing_c is None:
                 return learned
             return learned.with_sensor_over(standing_c - cold_line_max_c)
-        # A stop on the line that came out clearly cold shows no arrival, so the line alone
-        # would never learn that the pipe got slower: the next cycle stops on the estimate,
-        # and puts the arrival it sees on the line. Only clearly: a ±0.5 K sensor cannot tell
-        # a stop right on the arrival from one just short of it (docs/tuning.md). Without a
-        # fit, the reading a minute after the stop has all but caught up with the water.
+        return self._doubt(learned, crossed, ready_c, standing_c)
+
+    def _doubt(
+        self, learned: Learned, crossed: float | None, ready_c: float, standing_c: float | None
+    ) -> Learned:
+        """A stop on the line that came out clearly cold shows no arrival, so the line alone
+        would never learn that the pipe got slower: the next cycle stops on the estimate, and
+        puts the arrival it sees on the line. Only clearly: a ±0.5 K sensor cannot tell a stop
+        right on the arrival from one just short of it (docs/tuning.md). Without a fit, the
+        reading a minute after the stop has all but caught up with the water."""
         if standing_c is None and self.samples:
             standing_c = self.samples[-1][1]
         cold = standing_c is not None and standing_c < ready_c - CLEARLY_COLD_K

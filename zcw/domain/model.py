@@ -141,9 +141,10 @@ class BridgeNotice:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A user or automation request. ``loop`` None means the default loop (or all, for stop)."""
+    """A user or automation request. ``loop`` None means the default loop (or all, for stop).
+    ``commission`` is a start watched from a cooled pipe (see zcw.domain.commission)."""
 
-    action: Literal["start", "stop", "reset", "mode"]
+    action: Literal["start", "stop", "reset", "mode", "commission"]
     source: Source
     loop: str | None = None
     mode: Mode | None = None

@@ -16,6 +16,7 @@ from zcw.domain import faults as F
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.events import FaultBook
 from zcw.domain.cycle.phases import Phase
+from zcw.domain.cycle.run import COLD_START_K, cooled
 from zcw.domain.cycle.sensor_board import SensorBoard
 from zcw.domain.faults import Fault
 from zcw.domain.model import EventKind, Mode, Params, Request, loop_key
@@ -74,6 +75,8 @@ def admit(req: Request, name: str, params: Params, s: Situation, since_s: float)
         return Answer("rejected", "away")
     if s.blocked:
         return _blocked(name, params, s, since_s)
+    if req.action == "commission":
+        return _commission(name, params, s)
     if s.heating and s.phase is not Phase.STOPPING:
         return Answer("joined")
     lp = params.loop(name)
@@ -81,14 +84,39 @@ def admit(req: Request, name: str, params: Params, s: Situation, since_s: float)
         return Answer("already_hot")
     if s.phase in (Phase.STARTING, Phase.RUNNING):
         return Answer("join")
+    return _rest(params, s) or Answer("begin")
+
+
+def _rest(params: Params, s: Situation) -> Answer | None:
     resting = s.last_end_s is not None and s.now_s - s.last_end_s < params.min_rest_s
-    if s.phase is Phase.STOPPING or resting:
-        end = s.last_end_s if s.last_end_s is not None else s.now_s
-        wait_s = max(params.min_rest_s - (s.now_s - end), 0.0)
-        if s.phase is Phase.STOPPING:
-            wait_s = params.valve_lag_s + params.min_rest_s
-        return Answer("rejected", "rest", {"retry_in_s": round(wait_s, 1)})
-    return Answer("begin")
+    if s.phase is not Phase.STOPPING and not resting:
+        return None
+    end = s.last_end_s if s.last_end_s is not None else s.now_s
+    wait_s = max(params.min_rest_s - (s.now_s - end), 0.0)
+    if s.phase is Phase.STOPPING:
+        wait_s = params.valve_lag_s + params.min_rest_s
+    return Answer("rejected", "rest", {"retry_in_s": round(wait_s, 1)})
+
+
+def _commission(name: str, params: Params, s: Situation) -> Answer:
+    """Commissioning is a lone loop's cycle from a cooled pipe, or nothing."""
+    if s.phase in (Phase.STARTING, Phase.RUNNING):
+        message = "a cycle is running; commission when it has ended"
+        return Answer("rejected", "busy", {"message": message})
+    rest = _rest(params, s)
+    if rest is not None:
+        return rest
+    lp = params.loop(name)
+    if s.temp_c is None or not cooled(lp, s.temp_c):
+        cool_c = lp.ready_c - COLD_START_K
+        message = (
+            f"commissioning starts from a cooled pipe: {name} reads {s.temp_c:.1f} °C; "
+            f"try again when it reads {cool_c:.0f} °C or less"
+            if s.temp_c is not None
+            else f"no reading from the {name} sensor yet"
+        )
+        return Answer("rejected", "not_cooled", {"message": message})
+    return Answer("begin", "commission")
 
 
 def _blocked(name: str, params: Params, s: Situation, since_s: float) -> Answer:

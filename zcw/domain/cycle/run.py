@@ -34,6 +34,7 @@ class LoopRun:
     valve_open: bool = True
     hot_at_s: float | None = None
     on_arrival: bool = False  # it stopped on the learned arrival, not on the estimate
+    commissioning: bool = False  # a watched first cycle: it stops on its first warming
 
     @classmethod
     def begin(

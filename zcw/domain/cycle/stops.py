@@ -139,17 +139,28 @@ class FirstWarming:
         return "first_warming" if warmed else None
 
 
+class AnyWarming:
+    """Commissioning: the first warming of any sensor, wherever it sits, once the burner lit;
+    no estimate, since nothing is known yet of the sensor it would invert."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        warmed = run.rise.rose(WARMING_K) and not ctx.burner_unproven
+        return "first_warming" if warmed else None
+
+
 class StopChain:
-    """The policies in order; the first reason stops the loop."""
+    """The policies in order; the first reason stops the loop. A commissioning cycle has a
+    chain of its own: the cold-line probe, or the sensor's first warming."""
 
     def __init__(self, policies: Sequence[StopPolicy] | None = None) -> None:
         self.first_warming = FirstWarming()
         self.policies: tuple[StopPolicy, ...] = tuple(
             policies or (Estimate(), ColdProbe(), LearnedArrival(), self.first_warming)
         )
+        self.commissioning: tuple[StopPolicy, ...] = (ColdProbe(), AnyWarming())
 
     def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
-        for policy in self.policies:
+        for policy in self.commissioning if run.commissioning else self.policies:
             reason = policy.should_stop(run, ctx)
             if reason is not None:
                 return reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from zcw.domain.commission import WATCH_S, measure
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.run import Cycle, LoopRun
 from zcw.domain.learning import STANDING_TARGET_K, LagTrace, Learned
@@ -63,13 +64,19 @@ class Teacher:
 
     # ------------------------------------------------------------------ during a cycle
 
-    def begin_cycle(self, lp: LoopParams) -> None:
-        """Only a lone loop's cycle is a clean experiment: its water stands still at the stop."""
-        self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 else None
+    def begin_cycle(self, lp: LoopParams, *, commissioning: bool = False) -> None:
+        """Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
+        A commissioning cycle's is watched for minutes: a clamp on plastic catches up slowly."""
+        self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 or commissioning else None
+        if self._trace is not None and commissioning:
+            self._trace.commissioning = True
+            self._trace.window_s = WATCH_S
 
     def feed(self, key: str, verdict: Verdict, sample: SensorSample | None) -> None:
         trace = self._trace
-        if trace is None or key != loop_key(trace.loop):
+        if trace is None:
+            return
+        if key != loop_key(trace.loop):
             return
         if verdict.value_c is None or sample is None:
             self._trace = None  # a gap or a bad reading: this trace can't be trusted
@@ -119,15 +126,43 @@ class Teacher:
 
     # ------------------------------------------------------------------ after a cycle
 
+    def _commissioned(self, trace: LagTrace, lp: LoopParams, learned: Learned) -> Learned:
+        """What the watched first cycle measured."""
+        if trace.pump_s is None:
+            return learned
+        on, off = trace.pump_s
+        found = measure(
+            trace.samples,
+            trace.pump_s,
+            ready_c=lp.ready_c,
+            lag_after_s=self._p.valve_lag_s,
+            flow_lpm=lp.flow_hint_lpm,
+            warming_s=off - on,
+        )
+        if found is None:
+            return learned
+        return learned.with_commission(
+            transit_s=found.transit_s,
+            lag_s=found.lag_s,
+            first_order=found.first_order,
+            volume_l=found.volume_l,
+            warming_s=found.warming_s,
+            slow=not found.good,
+            guarded=lp.has_cold_sensor and self._p.topology == "crossover",
+        )
+
     def tick(self, now_s: float) -> None:
         """A minute after the stop: learn from the water standing at the valve."""
         trace = self._trace
         if trace is None or not trace.complete(now_s):
             return
         self._trace = None
-        fit = trace.fit()
         name, lp = trace.loop, self._p.loop(trace.loop)
         learned = self.learned[name]
+        if trace.commissioning:
+            self.learned[name] = self._commissioned(trace, lp, learned)
+            return
+        fit = trace.fit()
         if fit is not None:
             learned = learned.with_tau(fit.tau_s, fit.catch_up_c)
             if self._p.topology == "crossover":  # the look-ahead only runs there
