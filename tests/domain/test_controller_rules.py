@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -468,10 +469,13 @@ def test_a_learned_rise_past_max_run_holds_nothing() -> None:
     assert 40.0 <= stop <= 40.5
 
 
-def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> None:
+def _cycle_then_catch_up(
+    r: Rig, after_stop_c: float, *, steps: int = 60, lag_s: float | None = None
+) -> None:
     """One cycle from a cooled pipe, stopped on the estimate; then the sensor climbs in a
     straight line to ``after_stop_c`` over the minute after the stop, as a clamp on plastic
-    catches up with water the stop left at the valve (never a first-order lag: no fit)."""
+    catches up with water the stop left at the valve (never a first-order lag: no fit); or,
+    with ``lag_s``, as a sensor with that lag catches up with it."""
     r.set_loop("bathroom", 15.0)
     r.run(35.0)  # rested, and the sensor reads the cooled pipe
     r.request("start")
@@ -479,9 +483,11 @@ def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> Non
     r.run(20.0)
     r.set_loop("bathroom", 36.5)  # the estimate reads ready_c: stop
     r.run_until(lambda d: not d.relays.pump, 3.0)
-    r.run(1.0)
+    if lag_s is None:
+        r.run(1.0)
     for k in range(1, steps + 1):
-        r.set_loop("bathroom", 36.5 + (after_stop_c - 36.5) * k / steps)
+        done = k / steps if lag_s is None else 1.0 - math.exp(-k / lag_s)
+        r.set_loop("bathroom", 36.5 + (after_stop_c - 36.5) * done)
         r.run(1.0)
     r.run(5.0)  # the minute after the stop is over: the controller judges it
 
@@ -511,11 +517,13 @@ def test_a_sensor_no_lag_fit_explains_that_keeps_stopping_late_stops_on_its_warm
     assert r.controller.learned["bathroom"].stops_on_rise
     fault = next(f for f in r.controller.faults if f.code == "late_stop")
     assert "first warms" in fault.hint
-    # A sensor whose lag did fit is one the estimate can invert: the warning only.
+    # A sensor whose lag did fit is one the estimate can invert: the warning only. (It
+    # catches up as that lag does: climbing in a straight line for a minute, it would show
+    # water drawn, not standing.)
     fitted = replace(unfitted, tau_s=8.0, tau_fits=3, tau_weight=1.0)
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": fitted})
-    _cycle_then_catch_up(r, 44.0)
+    _cycle_then_catch_up(r, 44.0, lag_s=8.0)
     assert not r.controller.learned["bathroom"].stops_on_rise
     assert "late_stop" in [f.code for f in r.controller.faults]
 

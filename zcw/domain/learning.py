@@ -511,6 +511,10 @@ class LagTrace:
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
         self.cooled = False  # it ran from a cooled pipe: its stop judges the estimate too
         self.warm = False  # it began with a warm pipe: its stop teaches the warm gain
+        self.outlet: list[tuple[float, float]] = []  # the heater outlet's readings, if any
+        # From when the minute after the stop shows water drawn (zcw.domain.cycle.draw):
+        # nothing after it is the stop's, so it is neither fitted nor judged.
+        self.spoiled_s: float | None = None
         self.window_s = FIT_WINDOW_S[1]  # how long after the stop it is watched
         self.commissioning = False  # a watched first cycle (zcw.domain.commission)
 
@@ -518,19 +522,25 @@ class LagTrace:
         if not self.samples or at_s > self.samples[-1][0]:
             self.samples.append((at_s, value_c))
 
+    def add_outlet(self, at_s: float, value_c: float) -> None:
+        if not self.outlet or at_s > self.outlet[-1][0]:
+            self.outlet.append((at_s, value_c))
+
     def complete(self, now_s: float) -> bool:
         return self.stop_s is not None and now_s >= self.stop_s + self.window_s + 1.0
 
     def fit(self) -> LagFit | None:
-        return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)
+        if self.stop_s is None or self.spoiled_s is not None:
+            return None
+        return fit_after_stop(self.samples, self.stop_s)
 
     def peak_after_stop_c(self) -> float | None:
         """The highest reading in the minute after the stop, as the sensor caught up with the
         water the stop left at the valve."""
         if self.stop_s is None:
             return None
-        stop = self.stop_s
-        return max((v for t, v in self.samples if t > stop), default=None)
+        stop, end = self.stop_s, self.spoiled_s if self.spoiled_s is not None else math.inf
+        return max((v for t, v in self.samples if stop < t < end), default=None)
 
     def arrival_lesson(
         self,
@@ -572,7 +582,10 @@ class LagTrace:
         would never learn that the pipe got slower: the next cycle stops on the estimate, and
         puts the arrival it sees on the line. Only clearly: a ±0.5 K sensor cannot tell a stop
         right on the arrival from one just short of it (docs/tuning.md). Without a fit, the
-        reading a minute after the stop has all but caught up with the water."""
+        reading a minute after the stop has all but caught up with the water; after a draw,
+        nothing tells what the stop left."""
+        if self.spoiled_s is not None:
+            return learned
         if standing_c is None and self.samples:
             standing_c = self.samples[-1][1]
         cold = standing_c is not None and standing_c < ready_c - CLEARLY_COLD_K

@@ -49,6 +49,9 @@ class LoopParams:
     transit_hint_s: float | None = None
     # Pump flow estimate, for the volume figure only.
     flow_hint_lpm: float | None = None
+    # Does the sensor follow the water as a single lag (on a valve body, immersed, clamped on
+    # metal)? False for a clamp on plastic, whose wall adds its own; None: not said.
+    sensor_first_order: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

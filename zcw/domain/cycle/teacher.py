@@ -13,10 +13,16 @@ from dataclasses import replace
 
 from zcw.domain.commission import WATCH_S, measure
 from zcw.domain.cycle.cold_line import ColdLineGuard
+from zcw.domain.cycle.draw import SensorModel, spoiled_from
 from zcw.domain.cycle.run import Cycle, LoopRun
 from zcw.domain.learning import STANDING_TARGET_K, LagTrace, Learned
-from zcw.domain.model import LoopParams, Params, SensorSample, loop_key
+from zcw.domain.model import HEATER_OUT, LoopParams, Params, SensorSample, loop_key
 from zcw.domain.sensors import Verdict
+
+# A fit this much slower than a lag known from this much fitting (weights of with_tau: one
+# full fit is 1) is not the sensor's: a draw stretched its catch-up.
+SLOWER_TAU_FACTOR = 1.5
+TRUSTED_TAU_WEIGHT = 1.0
 
 
 class Teacher:
@@ -76,6 +82,10 @@ class Teacher:
         trace = self._trace
         if trace is None:
             return
+        if key == HEATER_OUT:
+            if verdict.value_c is not None and sample is not None:
+                trace.add_outlet(sample.at_s, verdict.value_c)
+            return
         if key != loop_key(trace.loop):
             return
         if verdict.value_c is None or sample is None:
@@ -127,8 +137,9 @@ class Teacher:
     # ------------------------------------------------------------------ after a cycle
 
     def _commissioned(self, trace: LagTrace, lp: LoopParams, learned: Learned) -> Learned:
-        """What the watched first cycle measured."""
-        if trace.pump_s is None:
+        """What the watched first cycle measured, unless a draw spoiled it (then nothing:
+        the installer commissions again)."""
+        if trace.pump_s is None or trace.spoiled_s is not None:
             return learned
         on, off = trace.pump_s
         found = measure(
@@ -151,6 +162,25 @@ class Teacher:
             guarded=lp.has_cold_sensor and self._p.topology == "crossover",
         )
 
+    def _drawn_from(self, trace: LagTrace, lp: LoopParams, learned: Learned) -> float | None:
+        """When the minute after the stop shows water drawn (see zcw.domain.cycle.draw)."""
+        if trace.stop_s is None:
+            return None
+        fitted = learned.tau_s is not None and learned.tau_fits > 0
+        sensor = SensorModel(
+            tau_s=self.tau_s(lp),
+            fitted=fitted and learned.tau_weight >= TRUSTED_TAU_WEIGHT,
+            first_order=fitted or lp.sensor_first_order is True,
+        )
+        return spoiled_from(trace.samples, trace.stop_s, sensor, trace.outlet)
+
+    @staticmethod
+    def _unlike(tau_s: float, learned: Learned) -> bool:
+        """A fit far slower than the lag the sensor has shown (more than one fit's worth of
+        it): standing water seen through that sensor never looks like this, a draw does."""
+        known = learned.tau_s is not None and learned.tau_weight >= TRUSTED_TAU_WEIGHT
+        return known and learned.tau_s is not None and tau_s > SLOWER_TAU_FACTOR * learned.tau_s
+
     def tick(self, now_s: float) -> None:
         """A minute after the stop: learn from the water standing at the valve."""
         trace = self._trace
@@ -159,10 +189,13 @@ class Teacher:
         self._trace = None
         name, lp = trace.loop, self._p.loop(trace.loop)
         learned = self.learned[name]
+        trace.spoiled_s = self._drawn_from(trace, lp, learned)
         if trace.commissioning:
             self.learned[name] = self._commissioned(trace, lp, learned)
             return
         fit = trace.fit()
+        if fit is not None and self._unlike(fit.tau_s, learned):
+            trace.spoiled_s, fit = trace.stop_s, None  # not this sensor's catch-up: a draw
         if fit is not None:
             learned = learned.with_tau(fit.tau_s, fit.catch_up_c)
             if self._p.topology == "crossover":  # the look-ahead only runs there
