@@ -36,7 +36,11 @@ class Sequencer:
 
     def begin(self, cycle: Cycle) -> None:
         self.cycle = cycle
-        self._move(Move.START if self._p.has_pump else Move.START_PUMPLESS)
+        if self._p.has_pump:
+            self._move(Move.START)
+        else:  # a drain: the open valve is the flow, so "pump on" is now
+            self._move(Move.START_PUMPLESS)
+            cycle.pump_on_s = self._log.now_s
 
     def pump_due(self) -> bool:
         """Start the pump once the valves have led by valve_lead_s; True when it started."""

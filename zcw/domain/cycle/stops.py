@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 from zcw.domain.arrival import SPIN_DOWN_S
 from zcw.domain.cycle.rise import SLUG_EARLIEST_RISE, WARMING_K
 from zcw.domain.cycle.run import COLD_START_K, LoopRun
-from zcw.domain.learning import Learned
+from zcw.domain.learning import STANDING_TARGET_K, Learned
 from zcw.domain.model import LoopParams, Params
 
 # The front cannot reach the valve before this fraction of a cooled pipe's transit: the pipe's
@@ -34,8 +34,10 @@ FRONT_EARLIEST_TRANSIT = 0.5
 # A stop on the learned arrival waits for the recovered water to have risen this much, out of
 # the cooled-pipe range: the front is at the sensor, not an ignition retry or a cold heater.
 FRONT_EVIDENCE_K = 3.0
-# Where no cold line is at stake, stop this far past ready_c (a DS18B20's ±0.5 K).
-NO_COLD_LINE_MARGIN_K = 0.5
+
+# Where no cold line is at stake a stop a little late costs a fraction of a litre of hot
+# water, one a little early a cold tap: aim this much later there.
+NO_COLD_LINE_MARGIN_K = 1.0
 
 StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming"]
 
@@ -61,9 +63,10 @@ class StopPolicy(Protocol):
 
 
 def stop_threshold_c(params: Params, lp: LoopParams) -> float:
-    """In crossover the water at the valve *is* what enters the cold line: never past
-    cold_line_max_c (I5 without T_cold). Elsewhere, past ready_c by a DS18B20's ±0.5 K, so
-    a unit that reads high still stops with the water itself at ready_c."""
+    """The estimate's aim. In crossover the water at the valve *is* what enters the cold line:
+    ready_c, never past cold_line_max_c (I5 without T_cold). Into a return pipe or down a
+    drain, NO_COLD_LINE_MARGIN_K past ready_c. Everywhere the look-ahead's learned gain sets
+    where the water stands after the stop (standing_target_c)."""
     if params.topology == "crossover":
         return min(lp.ready_c, params.cold_line_max_c)
     return lp.ready_c + NO_COLD_LINE_MARGIN_K
@@ -165,3 +168,9 @@ class StopChain:
             if reason is not None:
                 return reason
         return None
+
+
+def standing_target_c(params: Params, lp: LoopParams) -> float:
+    """Where the look-ahead's gain aims the water standing at the valve after a stop, as the
+    lag fit reads it (STANDING_TARGET_K past ready_c; past the threshold elsewhere)."""
+    return stop_threshold_c(params, lp) + STANDING_TARGET_K

@@ -15,7 +15,8 @@ from zcw.domain.commission import WATCH_S, measure
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.draw import SensorModel, spoiled_from
 from zcw.domain.cycle.run import Cycle, LoopRun
-from zcw.domain.learning import STANDING_TARGET_K, LagTrace, Learned
+from zcw.domain.cycle.stops import standing_target_c
+from zcw.domain.learning import LagTrace, Learned
 from zcw.domain.model import HEATER_OUT, LoopParams, Params, SensorSample, loop_key
 from zcw.domain.sensors import Verdict
 
@@ -52,11 +53,8 @@ class Teacher:
         return learned if learned is not None else lp.sensor_tau_s
 
     def lead_gain(self, lp: LoopParams, *, warm: bool) -> float:
-        """The look-ahead exists to stop before water over cold_line_max_c enters the cold
-        line. With none at stake (a return pipe, the drain) it would only risk a stop before
-        the water is hot: there the stop waits for the recovered water itself."""
-        if self._p.topology != "crossover":
-            return 0.0
+        """The look-ahead's gain: the water goes on moving after the last conversion, in every
+        topology (into the cold line, the return pipe, or down the drain)."""
         return self.learned[lp.name].gain_for(warm=warm)
 
     def transit_s(self, lp: LoopParams) -> float | None:
@@ -198,9 +196,8 @@ class Teacher:
             trace.spoiled_s, fit = trace.stop_s, None  # not this sensor's catch-up: a draw
         if fit is not None:
             learned = learned.with_tau(fit.tau_s, fit.catch_up_c)
-            if self._p.topology == "crossover":  # the look-ahead only runs there
-                target = lp.ready_c + STANDING_TARGET_K
-                learned = learned.with_standing(fit.standing_c, target, warm=trace.warm)
+            target = standing_target_c(self._p, lp)
+            learned = learned.with_standing(fit.standing_c, target, warm=trace.warm)
         self.learned[name] = learned
         if self._p.topology != "crossover":
             return
