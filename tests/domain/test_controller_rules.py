@@ -34,15 +34,49 @@ def heat(r: Rig, loop: str = "bathroom", to_c: float = 40.0) -> None:
 
 @pytest.mark.parametrize(
     ("temp_c", "expected"),
-    [(36.0, "already_hot"), (37.9, "already_hot"), (45.0, "already_hot"), (35.9, "cycle_started")],
+    [
+        (38.5, "already_hot"),
+        (45.0, "already_hot"),
+        (38.4, "cycle_started"),
+        (35.9, "cycle_started"),
+    ],
 )
-def test_already_hot_threshold_is_ready_minus_hysteresis(temp_c: float, expected: str) -> None:
+def test_already_hot_only_when_the_water_is_surely_hot(temp_c: float, expected: str) -> None:
+    """A DS18B20 reads within ±0.5 K: only a reading that far past ready_c (38 °C here) is
+    surely hot water; nothing moves then."""
     r = rig(start_c=temp_c)
     d = r.request("start")
     assert [e.kind for e in d.events] == [expected]
     if expected == "already_hot":
         r.run(2.0)
         assert r.history == []
+
+
+def test_a_reading_just_under_or_at_ready_runs_a_cycle_that_waits_for_hot_water_to_come() -> None:
+    """Within the hysteresis under ready_c + 0.5 K the water may be just under ready_c: rather
+    than answer already_hot and leave the user with cold water, a cycle runs, and it stops
+    only on water seen a sensor's accuracy past ready_c, not on the doubtful reading."""
+    r = rig(start_c=37.5)  # ready 38, hysteresis 2: in doubt
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    r.run(10.0)
+    assert r.controller.phase is Phase.RUNNING  # 37.5 (or 38.2) is not proof of hot water
+    heat(r, to_c=39.0)  # the heater's water comes
+    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
+    assert d is not None
+
+
+def test_a_pipe_cooling_under_its_lagging_reading_is_judged_by_the_water() -> None:
+    """A reading of 38.6 °C falling 0.1 K/s through a 8 s lag is water at ≈ 37.8 °C: in
+    doubt, so a cycle, where the reading alone said already hot."""
+    lagging = LoopParams(name="bathroom", ready_c=38.0, sensor_tau_s=8.0)
+    r = rig(lagging, start_c=42.0)
+    temp = 42.0
+    for _ in range(34 * 4):  # 34 s of a pipe cooling 0.1 K/s
+        temp -= 0.025
+        r.set_loop("bathroom", temp)
+        r.tick()
+    assert temp == pytest.approx(38.6)
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
 
 
 # --- rule 2: valve lead, then pump ----------------------------------------------------------

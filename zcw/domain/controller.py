@@ -280,9 +280,13 @@ class Controller:
             self._held.append((req, since))
             return
         if answer.kind == "join":
-            self._seq.cycle.runs[name] = self._new_run(self.params.loop(name), req.source)
+            run = self._new_run(self.params.loop(name), req.source)
+            run.confirm = answer.confirm
+            self._seq.cycle.runs[name] = run
         elif answer.kind == "begin":
-            self._begin_cycle(self.params.loop(name), req.source, req.action == "commission")
+            kind = "commission" if req.action == "commission" else ""
+            kind = "confirm" if answer.confirm else kind
+            self._begin_cycle(self.params.loop(name), req.source, kind)
         self._log.emit(
             answer.event, loop=name, source=req.source, reason=answer.reason, data=answer.data
         )
@@ -301,7 +305,18 @@ class Controller:
             heating=run is not None and run.state == "heating",
             temp_c=self._board.value(loop_key(name)),
             last_end_s=self._seq.last_end_s,
+            water_c=self._water_now(name),
         )
+
+    def _water_now(self, name: str) -> float | None:
+        """The water at the valve now: the reading, less its trend's lag behind the water."""
+        if name not in self.params.loop_names:
+            return None
+        reading = self._board.value(loop_key(name))
+        trend = self._board.trend_c_per_s(loop_key(name))
+        if reading is None or trend is None:
+            return reading
+        return reading + self._teacher.tau_s(self.params.loop(name)) * trend
 
     # ------------------------------------------------------------------ the cycle
 
@@ -314,13 +329,15 @@ class Controller:
         reading = (sample.at_s, value) if value is not None and sample is not None else None
         return LoopRun.begin(lp, source, self._now_s, estimator, reading, warm=warm)
 
-    def _begin_cycle(self, lp: LoopParams, source: Source, commissioning: bool = False) -> None:
+    def _begin_cycle(self, lp: LoopParams, source: Source, kind: str = "") -> None:
+        """``kind``: "commission" (a watched first cycle), "confirm" (begun in doubt of hot
+        water already there), or a plain cycle."""
         # What the bridge did by itself last time is shown until the next cycle starts.
         for code, loop in [k for k in self._faults.raised() if k[0] in BRIDGE_EVENT_FAULTS]:
             self._faults.clear(code, loop)
         run = self._new_run(lp, source)
-        run.commissioning = commissioning
-        self._teacher.begin_cycle(lp, commissioning=commissioning)
+        run.commissioning, run.confirm = kind == "commission", kind == "confirm"
+        self._teacher.begin_cycle(lp, commissioning=run.commissioning)
         self._heater.begin()
         self._seq.begin(Cycle(source, self._now_s, runs={lp.name: run}))
 

@@ -18,12 +18,14 @@ from zcw.domain.cycle.events import FaultBook
 from zcw.domain.cycle.phases import Phase
 from zcw.domain.cycle.run import COLD_START_K, cooled
 from zcw.domain.cycle.sensor_board import SensorBoard
+from zcw.domain.cycle.stops import SENSOR_ACCURACY_K
 from zcw.domain.faults import Fault
 from zcw.domain.model import EventKind, Mode, Params, Request, loop_key
 
 # A start asked before anything is wrong but before the loop has a reading (the daemon just
 # started, the bridge just reconnected) waits this many sensor periods for one.
 HOLD_PERIODS = 2.0
+
 
 Kind = Literal["rejected", "hold", "joined", "already_hot", "join", "begin"]
 
@@ -35,6 +37,8 @@ class Answer:
     kind: Kind
     reason: str | None = None
     data: Mapping[str, float | str | None] = field(default_factory=dict)
+    # The water may be just under ready_c: the cycle must see hot water come (see hot_now).
+    confirm: bool = False
 
     @property
     def event(self) -> EventKind:
@@ -65,6 +69,9 @@ class Situation:
     heating: bool  # its loop heats in this cycle already
     temp_c: float | None
     last_end_s: float | None
+    # The water at the valve now, as the reading and its trend through the sensor's lag
+    # tell it (a cooling pipe's water is under its lagging reading).
+    water_c: float | None = None
 
 
 def admit(req: Request, name: str, params: Params, s: Situation, since_s: float) -> Answer:
@@ -79,12 +86,30 @@ def admit(req: Request, name: str, params: Params, s: Situation, since_s: float)
         return _commission(name, params, s)
     if s.heating and s.phase is not Phase.STOPPING:
         return Answer("joined")
-    lp = params.loop(name)
-    if s.temp_c is not None and s.temp_c >= lp.ready_c - params.hysteresis_c:
+    hot = hot_now(params, name, s)
+    if hot is True:
         return Answer("already_hot")
     if s.phase in (Phase.STARTING, Phase.RUNNING):
-        return Answer("join")
-    return _rest(params, s) or Answer("begin")
+        return Answer("join", confirm=hot is None)
+    return _rest(params, s) or Answer("begin", confirm=hot is None)
+
+
+def hot_now(params: Params, name: str, s: Situation) -> bool | None:
+    """Is the water at the valve at ready_c already: True, False, or None in doubt?
+
+    A DS18B20 reads within ±0.5 K (SENSOR_ACCURACY_K): only water estimated that far past
+    ready_c is surely hot. Within ``hysteresis_c`` under that it may be just under ready_c,
+    which a reading cannot tell: a cycle runs and stops only on hot water it saw come (a
+    wasted second is cheaper than a cold shower). The estimate is the reading corrected by
+    its trend through the sensor's lag: a pipe cooling since its last cycle holds water
+    cooler than its lagging sensor reads."""
+    lp = params.loop(name)
+    water = s.water_c if s.water_c is not None else s.temp_c
+    if water is None:
+        return False
+    if water >= lp.ready_c + SENSOR_ACCURACY_K:
+        return True
+    return None if water >= lp.ready_c - params.hysteresis_c else False
 
 
 def _rest(params: Params, s: Situation) -> Answer | None:

@@ -35,6 +35,7 @@ class LoopRun:
     hot_at_s: float | None = None
     on_arrival: bool = False  # it stopped on the learned arrival, not on the estimate
     commissioning: bool = False  # a watched first cycle: it stops on its first warming
+    confirm: bool = False  # it began in doubt of hot water: it stops on hot water seen to come
 
     @classmethod
     def begin(

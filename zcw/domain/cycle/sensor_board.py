@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
 from zcw.domain import faults as F
@@ -24,14 +25,21 @@ def loop_of(key: str) -> str | None:
     return key.split(":", 1)[1] if ":" in key else None
 
 
+# A reading's trend is its least-squares slope over this long, from at least this many.
+TREND_S = 30.0
+TREND_MIN_SAMPLES = 10
+
+
 class SensorBoard:
-    """The latest verdict on each sensor, and the raw samples behind them."""
+    """The latest verdict on each sensor, the raw samples behind them, and each reading's
+    trend over the last half minute."""
 
     def __init__(self, params: Params) -> None:
         self._validators = {
             key: SensorValidator(period_s=params.sensor_period_s) for key in sensor_keys(params)
         }
         self._verdicts: dict[str, Verdict] = {}
+        self._recent: dict[str, deque[tuple[float, float]]] = {}
         self.raw: Mapping[str, SensorSample] = {}
 
     def validate(
@@ -41,15 +49,41 @@ class SensorBoard:
         self.raw = readings
         judged = []
         for key, validator in self._validators.items():
-            verdict = validator.check(readings.get(key), now_s)
+            sample = readings.get(key)
+            verdict = validator.check(sample, now_s)
             self._verdicts[key] = verdict
-            judged.append((key, verdict, readings.get(key)))
+            self._remember(key, verdict, sample, now_s)
+            judged.append((key, verdict, sample))
         return judged
+
+    def _remember(
+        self, key: str, verdict: Verdict, sample: SensorSample | None, now_s: float
+    ) -> None:
+        recent = self._recent.setdefault(key, deque())
+        if verdict.value_c is None or sample is None:
+            recent.clear()  # a gap: the trend starts again
+            return
+        if not recent or sample.at_s > recent[-1][0]:
+            recent.append((sample.at_s, verdict.value_c))
+        while recent and recent[0][0] < now_s - TREND_S:
+            recent.popleft()
+
+    def trend_c_per_s(self, key: str) -> float | None:
+        """The reading's slope over the last TREND_S, or None with too few readings."""
+        recent = self._recent.get(key)
+        if recent is None or len(recent) < TREND_MIN_SAMPLES:
+            return None
+        n = len(recent)
+        mt = sum(t for t, _ in recent) / n
+        mv = sum(v for _, v in recent) / n
+        stt = sum((t - mt) ** 2 for t, _ in recent)
+        return sum((t - mt) * (v - mv) for t, v in recent) / stt if stt > 0 else 0.0
 
     def reset(self) -> None:
         """The bridge restarted: its sensors are fresh, so 85.0 °C is a power-on value again."""
         for validator in self._validators.values():
             validator.reset()
+        self._recent.clear()
 
     def valid(self, key: str) -> bool:
         verdict = self._verdicts.get(key)

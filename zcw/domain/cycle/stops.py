@@ -35,6 +35,8 @@ FRONT_EARLIEST_TRANSIT = 0.5
 # the cooled-pipe range: the front is at the sensor, not an ignition retry or a cold heater.
 FRONT_EVIDENCE_K = 3.0
 
+# A DS18B20 reads within this of the water (its datasheet's ±0.5 K).
+SENSOR_ACCURACY_K = 0.5
 # Where no cold line is at stake a stop a little late costs a fraction of a litre of hot
 # water, one a little early a cold tap: aim this much later there.
 NO_COLD_LINE_MARGIN_K = 1.0
@@ -85,11 +87,16 @@ def earliest_front_s(run: LoopRun, learned: Learned, transit_s: float | None) ->
 
 
 class Estimate:
-    """The recovered water, looking ahead once the front can be there."""
+    """The recovered water, looking ahead once the front can be there. A cycle begun in doubt
+    of the water already at the valve (admission.hot_now) wants it a sensor's accuracy past
+    the threshold: water a degree cooler than it reads must not pass for hot."""
 
     def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
         estimate = run.estimator.water_c(ctx.now_s, look_ahead=ctx.front_possible)
-        hot = estimate is not None and estimate >= stop_threshold_c(ctx.params, run.params)
+        threshold = stop_threshold_c(ctx.params, run.params)
+        if run.confirm:
+            threshold += SENSOR_ACCURACY_K
+        hot = estimate is not None and estimate >= threshold
         return "estimate" if hot else None
 
 
