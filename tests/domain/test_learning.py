@@ -400,7 +400,7 @@ def test_commissioning_is_kept_across_restarts() -> None:
         guarded=False,
     )
     again = Learned.from_json(json.loads(json.dumps(done.to_json())))
-    assert again == done and again.commissioned and again.tau_s == 8.5 and again.tau_weight == 1.0
+    assert again == done and again.commissioned and again.tau_s == 8.5 and again.tau_fits == 1
     assert again.summary()["sensor_reads_water"] is True
     assert not Learned.from_json({"transit_s": 30.0}).commissioned
     slow = Learned().with_commission(

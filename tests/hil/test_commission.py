@@ -95,7 +95,7 @@ def test_commissioning_r0_finds_a_sensor_that_reads_the_water(seed: int) -> None
     transit, volume = _truth_transit(house, "bathroom")
     _check(learned, Truth(transit, volume, house.taps[0].sensor.tau_s))
     assert learned.sensor_first_order and not learned.stops_on_rise
-    assert learned.tau_s == learned.sensor_lag_s and learned.tau_weight >= 1.0
+    assert learned.tau_s == learned.sensor_lag_s and learned.tau_fits == 1
     verdict = commission_verdict(learned.summary())
     assert verdict.startswith("sensor reads the water: good"), verdict
 

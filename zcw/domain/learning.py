@@ -87,6 +87,9 @@ WARM_FRONT_TRANSIT = 0.8
 CLEARLY_COLD_K = 2.0
 # A sensor that reads a step of the water 63 % within this reads the water (commissioning).
 GOOD_SENSOR_LAG_S = 20.0
+# Commissioning's lag counts as half a full fit: a front that stepped on during the stop's
+# spin-down stretches it a little, and the first cycles' fits should soon outweigh it.
+COMMISSIONED_TAU_WEIGHT = 0.5
 # A slug held the first warming back this many cycles in a row: forget the learned rise (a
 # front that comes before half of it would look like a slug every time, and never teach).
 SLUG_FORGET_CYCLES = 4
@@ -261,7 +264,9 @@ class Learned:
         if transit_s is not None:
             learned = replace(learned, transit_s=round(transit_s, 2), transit_cycles=1)
         if first_order:
-            learned = replace(learned, tau_s=round(lag_s, 3), tau_fits=1, tau_weight=1.0)
+            learned = replace(
+                learned, tau_s=round(lag_s, 3), tau_fits=1, tau_weight=COMMISSIONED_TAU_WEIGHT
+            )
         if slow and not guarded:
             learned = replace(learned, stops_on_rise=True)
             if warming_s is not None:

@@ -24,6 +24,7 @@ from zcw.domain.sensors import Verdict
 # full fit is 1) is not the sensor's: a draw stretched its catch-up.
 SLOWER_TAU_FACTOR = 1.5
 TRUSTED_TAU_WEIGHT = 1.0
+TRUSTED_TAU_FITS = 3
 
 
 class Teacher:
@@ -167,17 +168,23 @@ class Teacher:
         fitted = learned.tau_s is not None and learned.tau_fits > 0
         sensor = SensorModel(
             tau_s=self.tau_s(lp),
-            fitted=fitted and learned.tau_weight >= TRUSTED_TAU_WEIGHT,
-            first_order=fitted or lp.sensor_first_order is True,
+            fitted=fitted and (learned.commissioned or learned.tau_weight >= TRUSTED_TAU_WEIGHT),
+            # Commissioning measures the lag: it is not judged by the lag it measures.
+            first_order=not trace.commissioning and (fitted or lp.sensor_first_order is True),
         )
         return spoiled_from(trace.samples, trace.stop_s, sensor, trace.outlet)
 
     @staticmethod
     def _unlike(tau_s: float, learned: Learned) -> bool:
-        """A fit far slower than the lag the sensor has shown (more than one fit's worth of
-        it): standing water seen through that sensor never looks like this, a draw does."""
-        known = learned.tau_s is not None and learned.tau_weight >= TRUSTED_TAU_WEIGHT
-        return known and learned.tau_s is not None and tau_s > SLOWER_TAU_FACTOR * learned.tau_s
+        """A fit far slower than the lag the sensor has shown (commissioning measured it, or
+        several full fits agree on it): standing water seen through that sensor never looks
+        like this, a draw does."""
+        known = learned.tau_fits >= TRUSTED_TAU_FITS and learned.tau_weight >= TRUSTED_TAU_WEIGHT
+        return (
+            (known or learned.commissioned)
+            and learned.tau_s is not None
+            and tau_s > SLOWER_TAU_FACTOR * learned.tau_s
+        )
 
     def tick(self, now_s: float) -> None:
         """A minute after the stop: learn from the water standing at the valve."""
