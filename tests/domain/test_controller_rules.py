@@ -52,17 +52,40 @@ def test_already_hot_only_when_the_water_is_surely_hot(temp_c: float, expected: 
         assert r.history == []
 
 
-def test_a_reading_just_under_or_at_ready_runs_a_cycle_that_waits_for_hot_water_to_come() -> None:
+def test_in_doubt_a_crossover_runs_a_short_cycle_and_stops_if_the_pipe_is_no_cooler() -> None:
     """Within the hysteresis under ready_c + 0.5 K the water may be just under ready_c: rather
-    than answer already_hot and leave the user with cold water, a cycle runs, and it stops
-    only on water seen a sensor's accuracy past ready_c, not on the doubtful reading."""
+    than answer already_hot, a cycle replaces the water at the valve with the pipe's own from
+    upstream; no cooler (the reading holds), it stops there, a few seconds on, instead of
+    waiting for a front a lagging sensor sees late on a warm pipe (hot water into the cold
+    line)."""
     r = rig(start_c=37.5)  # ready 38, hysteresis 2: in doubt
     assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 8.0)
+    assert d is not None and r.changes("pump")[-1][1] is False
+    pumped = r.changes("pump")[-1][0] - r.changes("pump")[0][0]
+    assert 5.0 <= pumped <= 6.0
+
+
+def test_in_doubt_a_cooler_pipe_upstream_makes_it_a_plain_cycle_for_the_front() -> None:
+    r = rig(start_c=37.5)
+    r.request("start")
+    r.run(2.0)
+    r.set_loop("bathroom", 36.0)  # cooler water from upstream: not hot after all
     r.run(10.0)
-    assert r.controller.phase is Phase.RUNNING  # 37.5 (or 38.2) is not proof of hot water
-    heat(r, to_c=39.0)  # the heater's water comes
-    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0)
-    assert d is not None
+    assert r.controller.phase is Phase.RUNNING
+    heat(r, to_c=39.0)
+    assert r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0) is not None
+
+
+def test_in_doubt_a_return_line_waits_for_hot_water_it_sees_come() -> None:
+    """No cold line at stake: the doubtful cycle stops only on water seen a sensor's accuracy
+    past its aim, not on the doubtful water itself."""
+    r = rig(start_c=37.5, topology="return_line")  # ready 38, hysteresis 2: in doubt
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    r.run(15.0)
+    assert r.controller.phase is Phase.RUNNING
+    heat(r, to_c=41.0)
+    assert r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0) is not None
 
 
 def test_a_pipe_cooling_under_its_lagging_reading_is_judged_by_the_water() -> None:

@@ -17,7 +17,13 @@ from zcw.domain.cycle.heater_check import HeaterCheck
 from zcw.domain.cycle.run import LoopRun
 from zcw.domain.cycle.sensor_board import SensorBoard
 from zcw.domain.cycle.sequence import Sequencer
-from zcw.domain.cycle.stops import StopChain, StopContext, earliest_front_s
+from zcw.domain.cycle.stops import (
+    DOUBT_FALL_K,
+    DOUBT_PUSH_MIN_S,
+    StopChain,
+    StopContext,
+    earliest_front_s,
+)
 from zcw.domain.cycle.teacher import Teacher
 from zcw.domain.model import Params, cold_key, loop_key
 
@@ -67,6 +73,8 @@ class LoopJudge:
             seq.end_loop(run, "aborted", "sensor_stuck")
             return
         run.rise.watch(now, seq.cycle.since_pump_s(now), self._teacher.learned[name].rise_s)
+        if run.confirm and run.rise.fell(run.start_c, DOUBT_FALL_K):
+            run.confirm = False  # cooler water upstream: a plain cycle, for the front
         ctx = self._stop_context(run)
         reason = self._stops.should_stop(run, ctx)
         run.on_arrival = reason == "arrival"
@@ -80,6 +88,7 @@ class LoopJudge:
         since = cycle.since_pump_s(self._log.now_s)
         earliest = earliest_front_s(run, learned, self._teacher.measured_transit_s(run.params))
         crossover = self._p.topology == "crossover"
+        tau = self._teacher.tau_s(run.params)
         return StopContext(
             now_s=self._log.now_s,
             since_pump_s=since,
@@ -89,6 +98,7 @@ class LoopJudge:
             burner_unproven=self._heater.burner_unproven,
             lone=cycle.lone,
             cold_c=self._board.value(cold_key(run.name)) if crossover else None,
+            doubt_push_s=min(max(tau, DOUBT_PUSH_MIN_S), max(earliest, DOUBT_PUSH_MIN_S)),
         )
 
     def _loop_hot(self, run: LoopRun, ctx: StopContext) -> None:

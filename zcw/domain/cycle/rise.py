@@ -59,6 +59,10 @@ class RiseTracker:
         low, now = self.min_c, self.last_c
         return low is not None and now is not None and now - low >= by_c
 
+    def fell(self, from_c: float | None, by_c: float) -> bool:
+        """Has the reading fallen ``by_c`` under ``from_c`` (its start)?"""
+        return from_c is not None and self.last_c is not None and self.last_c <= from_c - by_c
+
     def watch(self, now_s: float, since_pump_s: float | None, rise_s: float | None) -> None:
         """Note when the reading warmed WARMING_K (again, if a bump fell back), and judge at
         SLUG_JUDGED_AT of the learned clean rise ``rise_s`` whether a slug crept it up."""

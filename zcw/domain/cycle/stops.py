@@ -4,7 +4,8 @@ Each policy answers ``should_stop(run, ctx)`` with its reason, or None. The chai
 in order and the first reason stops the loop:
 
 1. ``estimate``: the water predicted from the lagging sensor (:mod:`zcw.domain.arrival`),
-   looking ahead a spin-down, has reached the stop threshold;
+   looking ahead a spin-down, has reached the stop threshold (before it, ``settled``: a
+   short cycle begun in doubt of hot water already there, which found it no cooler);
 2. ``cold_probe``: the cold-line probe, just past the valve, has risen to it in this cycle
    (the better witness when the loop sensor is slow);
 3. ``arrival``: a sensor too slow for this front, on a pipe that arrives on time: the
@@ -41,7 +42,12 @@ SENSOR_ACCURACY_K = 0.5
 # water, one a little early a cold tap: aim this much later there.
 NO_COLD_LINE_MARGIN_K = 1.0
 
-StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming"]
+StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming", "settled"]
+# A cycle begun in doubt of hot water already at the valve pushes at least this long (the
+# sensor's lag, to see the water from upstream), then stops if that water is no cooler …
+DOUBT_PUSH_MIN_S = 5.0
+# … than this under the reading it began with.
+DOUBT_FALL_K = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,7 @@ class StopContext:
     burner_unproven: bool  # an outlet sensor has not yet seen the burner light
     lone: bool  # one loop on the pump
     cold_c: float | None  # the loop's cold-line probe, in crossover
+    doubt_push_s: float = DOUBT_PUSH_MIN_S  # how long a doubtful cycle pushes (SettledDoubt)
 
 
 class StopPolicy(Protocol):
@@ -158,6 +165,19 @@ class AnyWarming:
         return "first_warming" if warmed else None
 
 
+class SettledDoubt:
+    """In crossover a cycle begun in doubt (admission.hot_now) is a short one: it replaces the
+    water at the valve with the pipe's own from upstream, as long as the sensor needs to see
+    it, and stops there if it is no cooler: the water is as hot as it was, and waiting for
+    the heater's front behind a warm pipe, which a lagging sensor sees late, would push it
+    into the cold line. A cooler pipe upstream (the reading falls) makes it a plain cycle."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        if not run.confirm or ctx.params.topology != "crossover" or ctx.since_pump_s is None:
+            return None
+        return "settled" if ctx.since_pump_s >= ctx.doubt_push_s else None
+
+
 class StopChain:
     """The policies in order; the first reason stops the loop. A commissioning cycle has a
     chain of its own: the cold-line probe, or the sensor's first warming."""
@@ -165,7 +185,8 @@ class StopChain:
     def __init__(self, policies: Sequence[StopPolicy] | None = None) -> None:
         self.first_warming = FirstWarming()
         self.policies: tuple[StopPolicy, ...] = tuple(
-            policies or (Estimate(), ColdProbe(), LearnedArrival(), self.first_warming)
+            policies
+            or (SettledDoubt(), Estimate(), ColdProbe(), LearnedArrival(), self.first_warming)
         )
         self.commissioning: tuple[StopPolicy, ...] = (ColdProbe(), AnyWarming())
 
