@@ -126,3 +126,21 @@ def test_commissioning_needs_a_cooled_pipe() -> None:
     (event,) = [e for e in zcw.daemon.status.events if e.kind == "rejected"]  # type: ignore[union-attr]
     assert event.reason == "not_cooled" and "cooled pipe" in str(event.data["message"])
     assert not plant.pump_on
+
+
+def test_a_commissioned_clamp_on_ppr_stops_before_the_front_not_a_litre_after_it() -> None:
+    """After commissioning, a slow sensor with no cold-line probe stops on the transit it
+    measured (a little before the front), not on its first warming ≈ 10 s after the water:
+    no water over cold_line_max_c reaches the cold line from a cooled pipe."""
+    house = load_house("hil/houses/unseen/r0-clamp.toml").randomised(1)
+    plant = Plant(house)
+    zcw = Zcw(plant, READY_C)
+    zcw.idle(COOL_S)
+    assert zcw.commission("bathroom")
+    zcw.idle(COOL_S)
+    plant.reset_metrics()
+    zcw.begin("bathroom")
+    while zcw.active:
+        zcw.tick(0.25)
+    zcw.tick(5.0)
+    assert plant.cold_line_peak_c < 38.0 and plant.hot_into_cold_l == 0.0

@@ -139,6 +139,9 @@ class Learned:
     sensor_lag_s: float | None = None
     sensor_first_order: bool | None = None
     transit_volume_l: float | None = None
+    # The transit commissioning measured, kept apart from transit_s (which the cycles move):
+    # a loop whose sensor warms too late stops on it (zcw.domain.cycle.stops.TimedFront).
+    commissioned_transit_s: float | None = None
 
     def with_standing(self, standing_c: float, target_c: float, *, warm: bool = False) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain of
@@ -263,6 +266,7 @@ class Learned:
         )
         if transit_s is not None:
             learned = replace(learned, transit_s=round(transit_s, 2), transit_cycles=1)
+            learned = replace(learned, commissioned_transit_s=round(transit_s, 2))
         if first_order:
             learned = replace(
                 learned, tau_s=round(lag_s, 3), tau_fits=1, tau_weight=COMMISSIONED_TAU_WEIGHT
@@ -336,6 +340,7 @@ class Learned:
             sensor_lag_s=_number(data, "sensor_lag_s", 3600.0),
             sensor_first_order=_flag(data.get("sensor_first_order")),
             transit_volume_l=_number(data, "transit_volume_l", 1000.0),
+            commissioned_transit_s=_number(data, "commissioned_transit_s", 3600.0),
         )
 
 

@@ -22,6 +22,7 @@ from zcw.domain.cycle.stops import (
     DOUBT_PUSH_MIN_S,
     StopChain,
     StopContext,
+    StopReason,
     earliest_front_s,
 )
 from zcw.domain.cycle.teacher import Teacher
@@ -79,7 +80,7 @@ class LoopJudge:
         reason = self._stops.should_stop(run, ctx)
         run.on_arrival = reason == "arrival"
         if reason is not None:
-            self._loop_hot(run, ctx)
+            self._loop_hot(run, ctx, reason)
         elif now - run.started_s >= run.params.max_run_s:  # I3 per loop
             self._loop_max_run(run)
 
@@ -101,11 +102,11 @@ class LoopJudge:
             doubt_push_s=min(max(tau, DOUBT_PUSH_MIN_S), max(earliest, DOUBT_PUSH_MIN_S)),
         )
 
-    def _loop_hot(self, run: LoopRun, ctx: StopContext) -> None:
+    def _loop_hot(self, run: LoopRun, ctx: StopContext, reason: StopReason) -> None:
         cycle, now = self._seq.cycle, self._log.now_s
         run.state, run.hot_at_s = "hot", now
         self.max_run_streak = 0
-        if not run.rise.slug:  # a slug's hold time is no measure of the pipe
+        if not run.rise.slug and reason != "timed":  # neither measures the pipe
             self._teacher.learn_hot(run, ctx.since_pump_s, lone=cycle.lone)
         if self._stops.first_warming.should_stop(run, ctx):
             self._teacher.learn_rise(run, cycle.pump_on_s, lone=cycle.lone)

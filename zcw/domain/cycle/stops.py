@@ -42,7 +42,12 @@ SENSOR_ACCURACY_K = 0.5
 # water, one a little early a cold tap: aim this much later there.
 NO_COLD_LINE_MARGIN_K = 1.0
 
-StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming", "settled"]
+StopReason = Literal["estimate", "cold_probe", "arrival", "first_warming", "settled", "timed"]
+# A slow sensor's loop stops this far into the commissioned transit (it measures the transit
+# to within ≈ 8 %) from a cooled pipe, and this far from a warm one, whose front comes at
+# 0.65–0.9 of it (docs/tuning.md).
+TIMED_COOLED_FRACTION = 0.9
+TIMED_WARM_FRACTION = 0.6
 # A cycle begun in doubt of hot water already at the valve pushes at least this long (the
 # sensor's lag, to see the water from upstream), then stops if that water is no cooler …
 DOUBT_PUSH_MIN_S = 5.0
@@ -156,6 +161,25 @@ class FirstWarming:
         return "first_warming" if warmed else None
 
 
+class TimedFront:
+    """A sensor commissioning found too slow, with no cold-line probe to stop on: its first
+    warming comes seconds after the water (a clamp on bare PPR: ≈ 10 s, a litre of hot water
+    into the cold line). It stops on the time instead, a little before the front can be at
+    the valve by the transit commissioning measured (earlier still from a warm pipe, whose
+    front comes sooner): the cold line is kept safe, and the last of the cool water reaches
+    the tap when it is opened. The loop's config check and status ask for a better sensor."""
+
+    def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
+        transit = ctx.learned.commissioned_transit_s
+        since = ctx.since_pump_s
+        if not ctx.learned.stops_on_rise or transit is None or since is None:
+            return None
+        if ctx.burner_unproven:
+            return None
+        fraction = TIMED_WARM_FRACTION if run.warm else TIMED_COOLED_FRACTION
+        return "timed" if since >= fraction * transit - SPIN_DOWN_S else None
+
+
 class AnyWarming:
     """Commissioning: the first warming of any sensor, wherever it sits, once the burner lit;
     no estimate, since nothing is known yet of the sensor it would invert."""
@@ -186,7 +210,14 @@ class StopChain:
         self.first_warming = FirstWarming()
         self.policies: tuple[StopPolicy, ...] = tuple(
             policies
-            or (SettledDoubt(), Estimate(), ColdProbe(), LearnedArrival(), self.first_warming)
+            or (
+                SettledDoubt(),
+                Estimate(),
+                ColdProbe(),
+                LearnedArrival(),
+                TimedFront(),
+                self.first_warming,
+            )
         )
         self.commissioning: tuple[StopPolicy, ...] = (ColdProbe(), AnyWarming())
 
