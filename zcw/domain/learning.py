@@ -356,15 +356,17 @@ def _arrival_line(points: Sequence[tuple[float, float]], start_c: float) -> _Lin
     starts = [c for c, _ in points]
     if not min(starts) - ARRIVAL_REACH_K <= start_c <= max(starts) + ARRIVAL_REACH_K:
         return None  # a start unlike any seen: no far extrapolation
-    mean_c = sum(starts) / len(starts)
+    mean_c, n = sum(starts) / len(starts), len(points)
+    # The scatter about the line, unbiased: a line through three points fits them with one
+    # degree of freedom to spare, and would look steadier than the pipe is.
     if max(starts) - min(starts) < 1.0:  # one start temperature: the line is its mean
-        mean = sum(a for _, a in points) / len(points)
-        residual = sum((a - mean) ** 2 for _, a in points) / len(points)
+        mean = sum(a for _, a in points) / n
+        residual = sum((a - mean) ** 2 for _, a in points) / (n - 1)
         return 0.0, math.sqrt(residual), (mean_c, mean)
     slope, residual, at = _line(points, mean_c)
     if slope > 0:
         return None  # a warmer pipe never arrives later: this is not one pipe's behaviour
-    return slope, math.sqrt(residual), (mean_c, at)
+    return slope, math.sqrt(residual * n / (n - 2)), (mean_c, at)
 
 
 def _arrival_line_at(line: _Line, start_c: float) -> float:
