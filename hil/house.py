@@ -88,6 +88,9 @@ class House:
     drain_flow_lpm: float = 6.0
     pump_spinup_s: float = 0.5
     u_scale: float = 1.0
+    # The user of this house opens the tap this many seconds (a range, drawn per event) after
+    # the cycle stops, i.e. at hot_ready or soon after; None: a while after the trigger.
+    draw_after_stop_s: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -196,6 +199,18 @@ def _sensor(item: Any, where: str) -> SensorSpec | None:
     return spec
 
 
+def _range(item: Any, where: str) -> tuple[float, float] | None:
+    if item is None:
+        return None
+    ok = isinstance(item, list) and len(item) == 2
+    if not ok or not all(isinstance(v, int | float) and 0 <= v <= 600 for v in item):
+        raise HouseError(f"{where}: must be [low, high] seconds, 0…600 (got {item!r})")
+    low, high = float(item[0]), float(item[1])
+    if high < low:
+        raise HouseError(f"{where}: low must not exceed high (got {item!r})")
+    return low, high
+
+
 def _house(data: dict[str, Any], where: str) -> House:
     try:
         d = _take(data, House, where)
@@ -214,8 +229,10 @@ def _house(data: dict[str, Any], where: str) -> House:
                     valve=bool(t.get("valve", True)),
                 )
             )
+        special = ("trunk_hot", "trunk_cold", "outlet_sensor", "draw_after_stop_s")
         return House(
-            **{k: v for k, v in d.items() if k not in ("trunk_hot", "trunk_cold", "outlet_sensor")},
+            **{k: v for k, v in d.items() if k not in special},
+            draw_after_stop_s=_range(d.get("draw_after_stop_s"), "draw_after_stop_s"),
             heater=heater,
             taps=tuple(taps),
             trunk_hot=_runs(d.get("trunk_hot", []), "trunk_hot"),

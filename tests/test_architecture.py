@@ -87,3 +87,35 @@ def test_every_file_has_a_module_docstring(path: Path) -> None:
     if not tree.body and path.name == "__init__.py":
         return
     assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no module docstring"
+
+
+# The controller is sequencing only; its parts (zcw/domain/cycle/) each answer one question.
+CONTROLLER = ROOT / "zcw" / "domain" / "controller.py"
+CONTROL_FILES = [
+    CONTROLLER,
+    *py_files("zcw", "domain", "cycle"),
+    ROOT / "zcw" / "domain" / "learning.py",
+    ROOT / "zcw" / "domain" / "arrival.py",
+]
+MAX_CONTROLLER_LINES = 400
+MAX_FUNCTION_LINES = 40
+
+
+def test_the_controller_stays_small() -> None:
+    lines = len(CONTROLLER.read_text(encoding="utf-8").splitlines())
+    assert lines < MAX_CONTROLLER_LINES, (
+        f"controller.py has {lines} lines: give what grew a part of its own in zcw/domain/cycle/"
+    )
+
+
+@pytest.mark.parametrize("path", CONTROL_FILES, ids=lambda p: p.name)
+def test_no_controller_function_is_longer_than_40_lines(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path.name}: {', '.join(long)}"

@@ -30,9 +30,14 @@ from zcw.config import (
     simulation_config,
     simulation_sockets,
 )
-from zcw.domain.learning import summary_text
 from zcw.errors import ControlSocketError, ZcwError
-from zcw.ui.wording import event_text, outcome_text
+from zcw.ui.wording import (
+    commission_figures,
+    commission_verdict,
+    event_text,
+    learned_text,
+    outcome_text,
+)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 CONFIG_HELP = "config file (TOML); default: $ZCW_CONFIG, /etc/zcw/zcw.toml, ~/.config/zcw/zcw.toml"
@@ -89,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     mode = sub.add_parser("mode", help="away (hold scheduled and learned pre-heats) or auto")
     config_arg(mode)
     mode.add_argument("mode", choices=["away", "auto"])
+    commission = sub.add_parser(
+        "commission",
+        help="the installer's first cycle on LOOP, watched: measure its transit, its sensor's "
+        "lag and the volume, and judge where the sensor sits",
+    )
+    config_arg(commission)
+    commission.add_argument("loop", nargs="?", help="loop name (default: the first loop)")
     history = sub.add_parser("history", help="recent cycles and faults")
     config_arg(history)
     history.add_argument("--json", action="store_true", help="print as JSON")
@@ -167,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="days zcw lives on each house before the measured day (default 1; 0 = fresh)",
     )
+    bench.add_argument(
+        "--no-commission",
+        action="store_true",
+        help="skip `zcw commission` on each loop before zcw's first day (the installer's step)",
+    )
     bridge = sub.add_parser("bridge", help="look at the bridge directly (daemon stopped)")
     bridge_sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
     info = bridge_sub.add_parser("info", help="firmware version, sensors, relays, boot reason")
@@ -196,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.config, console)
         if args.command in ("status", "start", "stop", "reset", "monitor", "history", "mode"):
             return _client(args, _out())
+        if args.command == "commission":
+            return _commission(args, _out())
         if args.command in ("schedule", "away"):
             return _calendar(args, _out())
         if args.command == "setup":
@@ -210,7 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hil.bench.cli import main as bench_main
 
             return bench_main(
-                args.house, args.strategy, args.seed, args.seeds, args.json, args.learning_days
+                args.house,
+                args.strategy,
+                args.seed,
+                args.seeds,
+                args.json,
+                args.learning_days,
+                commission=not args.no_commission,
             )
         _parser().print_help()
         return EXIT_USAGE
@@ -592,6 +617,44 @@ def _monitor(items: Any, out: Console) -> None:
             out.print(line, highlight=False)
 
 
+def _commission(args: argparse.Namespace, out: Console) -> int:
+    """`zcw commission LOOP`: follow the watched cycle to its verdict (a few minutes)."""
+    from zcw.adapters.control_socket import stream
+
+    req: dict[str, Any] = {"cmd": "commission"}
+    if args.loop:
+        req["loop"] = args.loop
+    out.print(
+        "commissioning: one cycle from a cooled pipe that stops on the sensor's first warming "
+        "(or the cold-line probe), then the sensor is watched while the water stands "
+        "(about 5 minutes). Keep the taps closed.",
+        highlight=False,
+    )
+    for item in stream(_socket(args), req):
+        if "event" in item:
+            out.print(event_text(item["event"]), highlight=False)
+        elif "progress" in item:
+            p = item["progress"]
+            temp = "—" if p.get("temp_c") is None else f"{p['temp_c']:.1f} °C"
+            out.print(f"  {p.get('phase')}: {temp} ({p.get('for_s') or 0:.0f} s)", highlight=False)
+        elif item.get("done"):
+            return _commission_result(item, out)
+    out.print("the daemon closed the connection before commissioning ended", style="red")
+    return EXIT_FAIL
+
+
+def _commission_result(item: dict[str, Any], out: Console) -> int:
+    if not item.get("ok"):
+        why = item.get("error") or outcome_text(str(item.get("reason") or "no result"))
+        out.print(f"commissioning did not finish: {why}", style="red", highlight=False)
+        return EXIT_FAIL
+    learned = item.get("learned") or {}
+    verdict = commission_verdict(learned, guarded=bool(item.get("guarded")))
+    out.print(f"{item.get('loop')}: {verdict}", highlight=False)
+    out.print(f"  measured: {commission_figures(learned)}", highlight=False)
+    return EXIT_OK
+
+
 def _calendar(args: argparse.Namespace, out: Console) -> int:
     from zcw.adapters.control_socket import request
 
@@ -691,7 +754,9 @@ def _status_text(s: dict[str, Any]) -> str:
         lines.append(f"  {name}: {shown}  valve {valve}  {loop.get('state')}")
         learned = loop.get("learned")
         if learned:
-            lines.append(f"    learned: {summary_text(learned)}")
+            lines.append(f"    learned: {learned_text(learned)}")
+            if learned.get("commissioned"):
+                lines.append(f"    commissioned: {commission_verdict(learned)}")
     fault = s.get("fault")
     if fault:
         lines.append(f"fault {fault['code']}: {fault['message']}\n  → {fault['hint']}")

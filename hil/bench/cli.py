@@ -1,25 +1,72 @@
-"""`zcw bench`: run the strategies on the houses and print the §6 table or JSON."""
+"""`zcw bench`: run the strategies on the houses and print the §6 table or JSON.
+
+The JSON is strict: every figure is a number or null (``json.dumps(..., allow_nan=False)``),
+so it parses with a ``parse_constant`` that rejects ``Infinity`` and ``NaN``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hil.bench.runner import merge_runs, run_day, summarise
 from hil.bench.strategies import STRATEGIES
-from hil.house import available_houses
+from hil.house import available_houses, load_house
+from hil.house_config import house_warnings
+
+Job = tuple[str, str, int, int, bool]
 
 
-def _job(args: tuple[str, str, int, int]) -> dict[str, Any]:
+def _job(args: Job) -> dict[str, Any]:
     logging.getLogger("zcw").setLevel(logging.CRITICAL)  # the daemon's own logs are noise here
     return run_day(*args)
+
+
+def _run_jobs(jobs: list[Job], workers: int, progress: Console | None) -> list[dict[str, Any]]:
+    """Every job's result, in the jobs' order, with progress from the first second."""
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+        if progress is None:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+        else:
+            _follow(futures, results, progress, workers)
+    return [r for r in results if r is not None]
+
+
+def _follow(
+    futures: dict[Any, int], results: list[dict[str, Any] | None], out: Console, workers: int
+) -> None:
+    total = len(futures)
+    out.print(f"zcw bench: {total} simulated days on {workers} workers…", highlight=False)
+    if not out.is_terminal:  # a plain line every ~10 %, since no bar is drawn
+        step, started = max(total // 10, 1), time.monotonic()
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if done % step == 0 or done == total:
+                elapsed = time.monotonic() - started
+                out.print(f"  {done}/{total} days ({elapsed:.0f} s)", highlight=False)
+        return
+    columns = (
+        TextColumn("simulating days"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task("days", total=total)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.advance(task)
 
 
 def bench(
@@ -30,68 +77,73 @@ def bench(
     progress: Console | None,
     workers: int = 2,
     learning_days: int = 1,
+    commission: bool = True,
 ) -> dict[str, Any]:
     houses = list(dict.fromkeys(houses))  # a house named twice is still one house's row
     names = list(strategies)
     if "oracle" not in names:
         names.append("oracle")  # every ratio is over the oracle
-    jobs = [(h, s, seed, learning_days) for h in houses for s in names for seed in seeds]
-    results: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        if progress is not None:
-            with Progress(console=progress, transient=True) as bar:
-                task = bar.add_task("simulating days", total=len(jobs))
-                for result in pool.map(_job, jobs):
-                    results.append(result)
-                    bar.advance(task)
-        else:
-            results = list(pool.map(_job, jobs))
-    # Group by the job each result came from (map keeps the order), not by the house name the
-    # result carries: a house file's name need not match its path, nor differ from the others'.
+    jobs = [
+        (h, s, seed, learning_days, commission) for h in houses for s in names for seed in seeds
+    ]
+    results = _run_jobs(jobs, workers, progress)
+    # Group by the job each result came from, not by the house name the result carries: a
+    # house file's name need not match its path, nor differ from the others'.
     done = list(zip(jobs, results, strict=True))
     runs = []
     for house in houses:
+        spec = load_house(house)
         by_strategy = {
-            s: merge_runs([r for (h, js, _, _), r in done if h == house and js == s]) for s in names
+            s: merge_runs([r for (h, js, *_), r in done if h == house and js == s]) for s in names
         }
         oracle = by_strategy["oracle"]
+        warnings = house_warnings(spec)
         for s in strategies:
             run = by_strategy[s]
-            run["summary"] = summarise(run, oracle)
+            run["summary"] = summarise(
+                run, oracle, topology=spec.topology, warnings=warnings if s == "zcw" else ()
+            )
             runs.append(run)
     return {"runs": runs}
 
 
+COLUMNS = (
+    ("latency mean", "latency_ratio_mean"),
+    ("latency p95", "latency_ratio_p95"),
+    ("latency max", "latency_ratio_max"),
+    ("energy", "energy_ratio"),
+    ("hot→cold L", "hot_into_cold_l_total"),
+    ("L/100 ev", "hot_over_limit_l_per_100"),
+    ("peak °C", "cold_line_peak_max_c"),
+    ("violations", "violations"),
+    ("failed", "failed_events"),
+    ("events", "events"),
+)
+
+
+def _cell(value: Any) -> str:
+    """A figure for the table: a dash where there is none (no cold line, nothing hot)."""
+    return "–" if value is None else str(value)
+
+
 def render(report: dict[str, Any], console: Console) -> None:
     table = Table(title="zcw bench (ratios over the oracle, event by event)")
-    for col in (
-        "house",
-        "strategy",
-        "latency mean",
-        "latency max",
-        "energy",
-        "hot→cold L",
-        "peak °C",
-        "violations",
-        "failed",
-        "events",
-    ):
-        table.add_column(col, justify="right" if col not in ("house", "strategy") else "left")
+    table.add_column("house")
+    table.add_column("strategy")
+    for title, _ in COLUMNS:
+        table.add_column(title, justify="right")
     for run in report["runs"]:
         s = run["summary"]
-        table.add_row(
-            run["house"],
-            run["strategy"],
-            str(s["latency_ratio_mean"]),
-            str(s["latency_ratio_max"]),
-            str(s["energy_ratio"]),
-            str(s["hot_into_cold_l_total"]),
-            str(s["cold_line_peak_max_c"]),
-            str(s["violations"]),
-            str(s["failed_events"]),
-            str(s["events"]),
-        )
+        table.add_row(run["house"], run["strategy"], *(_cell(s[key]) for _, key in COLUMNS))
     console.print(table)
+    for run in report["runs"]:
+        for warning in run["summary"].get("warnings", []):
+            console.print(f"[yellow]{run['house']}: config warning:[/] {warning}", highlight=False)
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as strict JSON: a NaN or an infinity anywhere is a bug, not a figure."""
+    return json.dumps(report, allow_nan=False)
 
 
 def main(
@@ -101,6 +153,7 @@ def main(
     seeds: int,
     as_json: bool,
     learning_days: int = 1,
+    commission: bool = True,
 ) -> int:
     houses = list(houses) or available_houses()
     strategies = list(strategies) or list(STRATEGIES)
@@ -117,9 +170,10 @@ def main(
         range(seed, seed + seeds),
         progress=err,
         learning_days=learning_days,
+        commission=commission,
     )
     if as_json:
-        print(json.dumps(report))
+        print(to_json(report))
     else:
         out = Console()
         render(report, out if out.is_terminal else Console(width=120))

@@ -24,13 +24,21 @@ class DemandEvent:
     draw_after_s: float
     draw_s: float
     draw_lpm: float
+    # Set where the user opens the tap this long after the cycle stopped (at hot_ready, or
+    # soon after) instead of draw_after_s after the trigger.
+    draw_after_stop_s: float | None = None
 
 
 WINDOWS = ((6.5, 8.0, 2), (12.0, 13.5, 1), (18.5, 22.5, 3))  # hours, events per window
 
 
-def day_scenario(loops: tuple[str, ...], seed: int) -> list[DemandEvent]:
+def day_scenario(
+    loops: tuple[str, ...], seed: int, *, draw_after_stop_s: tuple[float, float] | None = None
+) -> list[DemandEvent]:
+    """The day of ``seed``. With ``draw_after_stop_s`` (a range) the user opens the tap that
+    long after each cycle stops; the rest of the day is the same as without it."""
     rng = random.Random(f"day-{seed}")
+    at_ready = random.Random(f"draw-at-ready-{seed}")
     times: list[float] = []
     for start_h, end_h, count in WINDOWS:
         for _ in range(count):
@@ -51,6 +59,9 @@ def day_scenario(loops: tuple[str, ...], seed: int) -> list[DemandEvent]:
                 draw_after_s=rng.uniform(60.0, 240.0),
                 draw_s=rng.uniform(240.0, 480.0) if shower else rng.uniform(20.0, 60.0),
                 draw_lpm=rng.uniform(6.0, 9.0) if shower else rng.uniform(4.0, 6.0),
+                draw_after_stop_s=(
+                    None if draw_after_stop_s is None else at_ready.uniform(*draw_after_stop_s)
+                ),
             )
         )
     return events

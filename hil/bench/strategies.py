@@ -1,9 +1,10 @@
 """The strategies `zcw bench` compares (PRODUCT.md §6).
 
-- ``zcw``: the real daemon (controller, safety supervisor, simulated bridge) with its default
-  config, in lockstep with the plant;
+- ``zcw``: the real daemon (controller, safety supervisor, simulated bridge) with the config
+  the house implies (:mod:`hil.house_config`: its topology, pump, sensors and mounts), in
+  lockstep with the plant;
 - ``oracle``: the physical limit: stops the instant the *true* water at the valve reaches
-  ``ready_c``;
+  ``ready_c``, and answers "already hot" (moves nothing) where it is there already;
 - ``timer``: a fixed 120 s run;
 - ``aquastat``: a normally-open thermostatic valve (closes at 40 °C, reopens at 35 °C, wax
   element τ 8 s) with the pump on a 120 s timer;
@@ -15,17 +16,19 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+from hil.house_config import config_for_house
 from hil.plant import Plant
 from hil.sim_hardware import SimHardware
 from zcw.app.clock import SteppedClock
 from zcw.app.daemon import Daemon
 from zcw.app.wiring import wiring_from_config
-from zcw.config import config_for_house_loops
 from zcw.domain.controller import Phase
 from zcw.domain.model import Request, Source
 
 TIMEOUT_S = 600.0
 LEARNING_TAIL_S = 70.0
+# A commissioning cycle and the minutes it watches the sensor after it (WATCH_S).
+COMMISSION_LIMIT_S = 700.0
 
 
 class Strategy(Protocol):
@@ -86,6 +89,12 @@ class _PlantStrategy:
 class Oracle(_PlantStrategy):
     name = "oracle"
 
+    def begin(self, loop: str) -> None:
+        if self.plant.water_at_valve_c(loop) >= self.ready_c:
+            self.loop, self.elapsed_s, self.running = loop, 0.0, False  # already hot
+            return
+        super().begin(loop)
+
     def should_stop(self) -> bool:
         return self.plant.water_at_valve_c(self.loop) >= self.ready_c
 
@@ -136,11 +145,7 @@ class Zcw:
 
     def __init__(self, plant: Plant, ready_c: float) -> None:
         self.plant = plant
-        cfg = config_for_house_loops(
-            plant.loops, plant.house.name.split("#")[0], sensors=plant.sensor_names
-        )
-        if plant.house.topology != cfg.topology:
-            cfg = cfg.model_copy(update={"topology": plant.house.topology})
+        cfg = config_for_house(plant.house)
         self.clock = SteppedClock()
         wiring = wiring_from_config(cfg)
         self.hardware = SimHardware(
@@ -156,6 +161,22 @@ class Zcw:
     def begin(self, loop: str) -> None:
         self.daemon.submit(Request("start", Source.SCHEDULE, loop))
         self.daemon.tick()
+
+    def commission(self, loop: str) -> bool:
+        """`zcw commission LOOP`, as the installer runs it once: a watched cycle from a cooled
+        pipe. True if it measured the loop."""
+        before = self.daemon.controller.learned[loop]
+        self.daemon.submit(Request("commission", Source.CLI, loop))
+        for _ in range(int(COMMISSION_LIMIT_S / self.TICK_S)):
+            self.tick(self.TICK_S)
+            learned = self.daemon.controller.learned[loop]
+            if learned.commissioned and learned != before:
+                return True
+            status = self.daemon.status
+            ended = ("rejected", "cycle_aborted", "cycle_stopped")
+            if status is not None and any(e.kind in ended for e in status.events):
+                return False
+        return False
 
     def tick(self, dt_s: float) -> None:
         steps = max(1, round(dt_s / self.TICK_S))

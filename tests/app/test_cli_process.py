@@ -131,3 +131,39 @@ def test_control_socket_commands_against_a_running_daemon(tmp_path: Path) -> Non
         assert not sock.exists()
     finally:
         reap(proc)
+
+
+def test_commission_over_the_socket_prints_the_verdict_and_status_remembers_it(
+    tmp_path: Path,
+) -> None:
+    """`zcw commission` against `zcw run --sim` (R0, fast-forwarded): before it, status says
+    the loop is not commissioned; it streams the cycle, then prints the verdict and figures;
+    after it, status shows the verdict (kept in what the loop learned)."""
+    sock = tmp_path / "zcw.sock"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(with_socket(sock) + f'\n[store]\npath = "{tmp_path / "h.db"}"\n')
+    proc = subprocess.Popen(
+        [*ZCW, "run", "-c", str(cfg), "--speed", "25"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        _read_until(proc.stderr.fileno(), b"state=idle", 30.0)
+        before = subprocess.run([*ZCW, "status", "-c", str(cfg)], capture_output=True, text=True)
+        assert "not commissioned" in before.stdout
+        out = subprocess.run(
+            [*ZCW, "commission", "-c", str(cfg)], capture_output=True, text=True, timeout=180
+        )
+        assert out.returncode == 0, out
+        assert "commissioning bathroom" in out.stdout
+        assert "bathroom: sensor reads the water: good" in out.stdout
+        assert "measured: transit" in out.stdout and "sensor lag" in out.stdout
+        after = subprocess.run([*ZCW, "status", "-c", str(cfg)], capture_output=True, text=True)
+        assert "commissioned: sensor reads the water: good" in after.stdout
+        assert "not commissioned" not in after.stdout
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        reap(proc)

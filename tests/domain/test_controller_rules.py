@@ -3,6 +3,7 @@ driven through the scripted rig."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -34,15 +35,72 @@ def heat(r: Rig, loop: str = "bathroom", to_c: float = 40.0) -> None:
 
 @pytest.mark.parametrize(
     ("temp_c", "expected"),
-    [(36.0, "already_hot"), (37.9, "already_hot"), (45.0, "already_hot"), (35.9, "cycle_started")],
+    [
+        (38.5, "already_hot"),
+        (45.0, "already_hot"),
+        (38.4, "cycle_started"),
+        (35.9, "cycle_started"),
+    ],
 )
-def test_already_hot_threshold_is_ready_minus_hysteresis(temp_c: float, expected: str) -> None:
+def test_already_hot_only_when_the_water_is_surely_hot(temp_c: float, expected: str) -> None:
+    """A DS18B20 reads within ±0.5 K: only a reading that far past ready_c (38 °C here) is
+    surely hot water; nothing moves then."""
     r = rig(start_c=temp_c)
     d = r.request("start")
     assert [e.kind for e in d.events] == [expected]
     if expected == "already_hot":
         r.run(2.0)
         assert r.history == []
+
+
+def test_in_doubt_a_crossover_runs_a_short_cycle_and_stops_if_the_pipe_is_no_cooler() -> None:
+    """Within the hysteresis under ready_c + 0.5 K the water may be just under ready_c: rather
+    than answer already_hot, a cycle replaces the water at the valve with the pipe's own from
+    upstream; no cooler (the reading holds), it stops there, a few seconds on, instead of
+    waiting for a front a lagging sensor sees late on a warm pipe (hot water into the cold
+    line)."""
+    r = rig(start_c=37.5)  # ready 38, hysteresis 2: in doubt
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    d = r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 8.0)
+    assert d is not None and r.changes("pump")[-1][1] is False
+    pumped = r.changes("pump")[-1][0] - r.changes("pump")[0][0]
+    assert 5.0 <= pumped <= 6.0
+
+
+def test_in_doubt_a_cooler_pipe_upstream_makes_it_a_plain_cycle_for_the_front() -> None:
+    r = rig(start_c=37.5)
+    r.request("start")
+    r.run(2.0)
+    r.set_loop("bathroom", 36.0)  # cooler water from upstream: not hot after all
+    r.run(10.0)
+    assert r.controller.phase is Phase.RUNNING
+    heat(r, to_c=39.0)
+    assert r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0) is not None
+
+
+def test_in_doubt_a_return_line_waits_for_hot_water_it_sees_come() -> None:
+    """No cold line at stake: the doubtful cycle stops only on water seen a sensor's accuracy
+    past its aim, not on the doubtful water itself."""
+    r = rig(start_c=37.5, topology="return_line")  # ready 38, hysteresis 2: in doubt
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
+    r.run(15.0)
+    assert r.controller.phase is Phase.RUNNING
+    heat(r, to_c=41.0)
+    assert r.run_until(lambda d: any(e.kind == "hot_ready" for e in d.events), 3.0) is not None
+
+
+def test_a_pipe_cooling_under_its_lagging_reading_is_judged_by_the_water() -> None:
+    """A reading of 38.6 °C falling 0.1 K/s through a 8 s lag is water at ≈ 37.8 °C: in
+    doubt, so a cycle, where the reading alone said already hot."""
+    lagging = LoopParams(name="bathroom", ready_c=38.0, sensor_tau_s=8.0)
+    r = rig(lagging, start_c=42.0)
+    temp = 42.0
+    for _ in range(34 * 4):  # 34 s of a pipe cooling 0.1 K/s
+        temp -= 0.025
+        r.set_loop("bathroom", temp)
+        r.tick()
+    assert temp == pytest.approx(38.6)
+    assert [e.kind for e in r.request("start").events] == ["cycle_started"]
 
 
 # --- rule 2: valve lead, then pump ----------------------------------------------------------
@@ -117,13 +175,17 @@ def _climb_to_stop(r: Rig, from_c: float) -> float:
     raise AssertionError("never stopped")
 
 
-def test_without_a_cold_line_the_stop_waits_for_the_water_itself_past_ready() -> None:
-    """In return_line no cold line is at stake: no look-ahead, and a margin past ready_c for a
-    sensor that reads high. It stops later than crossover, yet still long before the reading."""
+def test_a_return_line_looks_ahead_as_a_crossover_does() -> None:
+    """The water goes on moving after the last conversion into a return pipe or down a drain
+    as it does into the cold line: the same prediction stops there too long before the
+    lagging reading gets there (it used to wait for the recovered water itself, past
+    ready_c, and sent hot water down the drain on nearly every event). It aims 1 K later:
+    no cold line is at stake, and a stop a little late costs a fraction of a litre."""
     crossover, return_line = _reading_at_stop("crossover"), _reading_at_stop("return_line")
-    assert crossover < return_line < 36.0
-    # The recovered water is reading + τ·slope = reading + 4 K: past ready_c + the margin.
-    assert return_line + 4.0 >= 36.0 + 0.5
+    # 0.5 K/s through an 8 s lag: the recovered water is the reading + 4 K; the margin is
+    # two seconds of that climb.
+    assert return_line == pytest.approx(crossover + 1.0)
+    assert return_line < 36.0
 
 
 def _reading_at_stop_from(start_c: float, learned: Learned) -> float:
@@ -303,7 +365,7 @@ def test_a_sensor_that_warms_but_never_reads_ready_teaches_the_loop_to_stop_on_t
     r.request("start")
     r.run(5.0)
     assert r.controller.phase is Phase.RUNNING
-    r.set_loop("bathroom", 20.9)  # under RISE_ARRIVAL_K (1 K): not yet
+    r.set_loop("bathroom", 20.9)  # under WARMING_K (1 K): not yet
     r.run(3.0)
     assert r.controller.phase is Phase.RUNNING and "hot_ready" not in r.kinds()
     r.set_loop("bathroom", 21.0)  # the first clear warming is now the arrival
@@ -469,10 +531,13 @@ def test_a_learned_rise_past_max_run_holds_nothing() -> None:
     assert 40.0 <= stop <= 40.5
 
 
-def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> None:
+def _cycle_then_catch_up(
+    r: Rig, after_stop_c: float, *, steps: int = 60, lag_s: float | None = None
+) -> None:
     """One cycle from a cooled pipe, stopped on the estimate; then the sensor climbs in a
     straight line to ``after_stop_c`` over the minute after the stop, as a clamp on plastic
-    catches up with water the stop left at the valve (never a first-order lag: no fit)."""
+    catches up with water the stop left at the valve (never a first-order lag: no fit); or,
+    with ``lag_s``, as a sensor with that lag catches up with it."""
     r.set_loop("bathroom", 15.0)
     r.run(35.0)  # rested, and the sensor reads the cooled pipe
     r.request("start")
@@ -480,9 +545,11 @@ def _cycle_then_catch_up(r: Rig, after_stop_c: float, *, steps: int = 60) -> Non
     r.run(20.0)
     r.set_loop("bathroom", 36.5)  # the estimate reads ready_c: stop
     r.run_until(lambda d: not d.relays.pump, 3.0)
-    r.run(1.0)
+    if lag_s is None:
+        r.run(1.0)
     for k in range(1, steps + 1):
-        r.set_loop("bathroom", 36.5 + (after_stop_c - 36.5) * k / steps)
+        done = k / steps if lag_s is None else 1.0 - math.exp(-k / lag_s)
+        r.set_loop("bathroom", 36.5 + (after_stop_c - 36.5) * done)
         r.run(1.0)
     r.run(5.0)  # the minute after the stop is over: the controller judges it
 
@@ -512,11 +579,13 @@ def test_a_sensor_no_lag_fit_explains_that_keeps_stopping_late_stops_on_its_warm
     assert r.controller.learned["bathroom"].stops_on_rise
     fault = next(f for f in r.controller.faults if f.code == "late_stop")
     assert "first warms" in fault.hint
-    # A sensor whose lag did fit is one the estimate can invert: the warning only.
+    # A sensor whose lag did fit is one the estimate can invert: the warning only. (It
+    # catches up as that lag does: climbing in a straight line for a minute, it would show
+    # water drawn, not standing.)
     fitted = replace(unfitted, tau_s=8.0, tau_fits=3, tau_weight=1.0)
     r = rig(LoopParams(name="bathroom", ready_c=36.0, sensor_tau_s=8.0), start_c=15.0)
     r.controller.restore_learned({"bathroom": fitted})
-    _cycle_then_catch_up(r, 44.0)
+    _cycle_then_catch_up(r, 44.0, lag_s=8.0)
     assert not r.controller.learned["bathroom"].stops_on_rise
     assert "late_stop" in [f.code for f in r.controller.faults]
 

@@ -19,8 +19,8 @@ from zcw.domain.learning import (
     Learned,
     crossing_s,
     fit_after_stop,
-    summary_text,
 )
+from zcw.ui.wording import learned_text
 
 
 def test_first_cycle_sets_the_transit_and_later_ones_move_it_by_the_weight() -> None:
@@ -373,10 +373,53 @@ def test_the_status_summary_says_what_the_loop_stops_on() -> None:
         "stops_on_rise": False,
         "first_warming_s": None,
         "stops_on_learned_arrival": False,
+        "commissioned": False,
+        "sensor_lag_s": None,
+        "sensor_reads_water": None,
+        "transit_volume_l": None,
     }
+    assert "not commissioned" in learned_text(Learned().summary())
     assert _steady().summary()["stops_on_learned_arrival"] is True
     assert _steady(over_c=-1.0).summary()["stops_on_learned_arrival"] is False
     clip = Learned(stops_on_rise=True, rise_s=74.25)
     assert clip.summary()["first_warming_s"] == 74.25
-    assert "first warming" in summary_text(clip.summary())
-    assert "74 s after pump on" in summary_text(clip.summary())
+    assert "first warming" in learned_text(clip.summary())
+    assert "74 s after pump on" in learned_text(clip.summary())
+
+
+def test_commissioning_is_kept_across_restarts() -> None:
+    """What `zcw commission` measured survives the store's JSON, like the rest; rows written
+    before commissioning existed read as not commissioned."""
+    done = Learned().with_commission(
+        transit_s=28.3,
+        lag_s=8.5,
+        first_order=True,
+        volume_l=3.6,
+        warming_s=27.5,
+        slow=False,
+        guarded=False,
+    )
+    again = Learned.from_json(json.loads(json.dumps(done.to_json())))
+    assert again == done and again.commissioned and again.tau_s == 8.5 and again.tau_fits == 1
+    assert again.summary()["sensor_reads_water"] is True
+    assert not Learned.from_json({"transit_s": 30.0}).commissioned
+    slow = Learned().with_commission(
+        transit_s=29.0,
+        lag_s=40.0,
+        first_order=False,
+        volume_l=3.7,
+        warming_s=37.0,
+        slow=True,
+        guarded=False,
+    )
+    assert slow.stops_on_rise and slow.rise_s == 37.0 and slow.tau_s is None
+    guarded = Learned().with_commission(
+        transit_s=29.0,
+        lag_s=40.0,
+        first_order=False,
+        volume_l=3.7,
+        warming_s=37.0,
+        slow=True,
+        guarded=True,
+    )
+    assert not guarded.stops_on_rise  # its cold-line probe stops it in time

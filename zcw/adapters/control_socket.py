@@ -31,6 +31,8 @@ log = logging.getLogger("zcw.control")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Streamer = Callable[[dict[str, Any]], AsyncIterator[dict[str, Any]]]
 MAX_LINE = 64 * 1024
+# Commands answered with a stream of lines rather than one reply.
+STREAMED = ("monitor", "commission")
 
 
 class ControlServer:
@@ -86,7 +88,7 @@ class ControlServer:
                 except ValueError as exc:
                     await _send(writer, {"ok": False, "error": f"bad request: {exc}"})
                     continue
-                if request.get("cmd") == "monitor" and self._streamer is not None:
+                if request.get("cmd") in STREAMED and self._streamer is not None:
                     async for item in self._streamer(request):
                         await _send(writer, item)
                     continue
@@ -155,7 +157,8 @@ def request(path: Path, obj: dict[str, Any], *, timeout_s: float = 5.0) -> dict[
 
 
 def stream(path: Path, obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Send one request and yield every line the daemon sends back (for `zcw monitor`)."""
+    """Send one request and yield every line the daemon sends back (for `zcw monitor` and
+    `zcw commission`); the caller stops when it has what it wants."""
     with _connect(path, 5.0) as s, s.makefile("rwb") as f:
         s.settimeout(None)
         f.write(json.dumps(obj).encode() + b"\n")

@@ -1,5 +1,5 @@
 """What the control socket's commands mean: status, start, stop, reset, mode, monitor,
-history, and the run-time calendar (schedule, away).
+commission, history, and the run-time calendar (schedule, away).
 
 Each command becomes a :class:`~zcw.domain.model.Request` from source ``cli``; the reply
 carries the events that request caused on the next control tick, so `zcw start` can say
@@ -19,9 +19,15 @@ from zcw.app.daemon import Daemon, Status
 from zcw.app.learning import LearningBridge
 from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.app.state_json import event_dict, status_dict
-from zcw.domain.model import Request, Source
+from zcw.domain.commission import WATCH_S
+from zcw.domain.learning import Learned
+from zcw.domain.model import Event, Request, Source
 
 REPLY_TIMEOUT_S = 5.0
+# `zcw commission` reports the loop's reading this often while it watches.
+PROGRESS_EVERY_S = 5.0
+# After the cycle, the sensor is watched WATCH_S; give up on a result this much later.
+COMMISSION_GRACE_S = 30.0
 
 
 class ControlHandler:
@@ -104,7 +110,38 @@ class ControlHandler:
         return self._commands.learned(str(req.get("op", "suggest")), str(state) if state else None)
 
     async def stream(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """`zcw monitor`: every event as it happens, and the state once a second."""
+        """`zcw monitor` (every event and the state once a second) or `zcw commission`."""
+        if req.get("cmd") == "commission":
+            async for item in self._commission(req):
+                yield item
+            return
+        async for item in self._monitor():
+            yield item
+
+    async def _commission(self, req: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Run a commissioning cycle and report it: its events, the loop's reading every
+        few seconds, then ``done`` with what was measured (or why nothing was)."""
+        params = self._daemon.controller.params
+        loop = req.get("loop") or params.default_loop
+        if not isinstance(loop, str) or loop not in params.loop_names:
+            names = ", ".join(params.loop_names)
+            yield {"done": True, "ok": False, "error": f"no loop {loop!r}; the loops: {names}"}
+            return
+        before = self._daemon.controller.learned.get(loop)
+        lp = params.loop(loop)
+        guarded = lp.has_cold_sensor and params.topology == "crossover"
+        watch = _CommissionWatch(loop, before, lp.max_run_s, guarded)
+        queue: asyncio.Queue[Status] = asyncio.Queue()
+        self._monitors.append(queue)
+        try:
+            self._daemon.submit(Request("commission", Source.CLI, loop))
+            while not watch.done:
+                for item in watch.see(await queue.get()):
+                    yield item
+        finally:
+            self._monitors.remove(queue)
+
+    async def _monitor(self) -> AsyncIterator[dict[str, Any]]:
         queue: asyncio.Queue[Status] = asyncio.Queue()
         self._monitors.append(queue)
         loop = asyncio.get_running_loop()
@@ -119,3 +156,68 @@ class ControlHandler:
                     yield {"status": status_dict(status)}
         finally:
             self._monitors.remove(queue)
+
+
+class _CommissionWatch:
+    """Follows one commissioning cycle through the statuses the daemon publishes."""
+
+    def __init__(self, loop: str, before: Learned | None, max_run_s: float, guarded: bool) -> None:
+        self.loop = loop
+        self.guarded = guarded
+        self.before = before
+        self.done = False
+        self._limit_s = max_run_s + WATCH_S + COMMISSION_GRACE_S
+        self._started_s: float | None = None
+        self._stopped_s: float | None = None
+        self._shown_s: float | None = None
+
+    def see(self, status: Status) -> list[dict[str, Any]]:
+        snap = status.snapshot
+        out = [{"event": event_dict(e)} for e in status.events if self._ours(e)]
+        for e in status.events:
+            if not self._ours(e):
+                continue
+            if e.kind == "cycle_started":
+                self._started_s = snap.at_s
+            elif e.kind == "hot_ready":
+                self._stopped_s = snap.at_s
+            elif e.kind in ("rejected", "cycle_aborted", "cycle_stopped"):
+                return [*out, self._end(False, e.reason or e.kind)]
+        learned = snap.learned.get(self.loop)
+        if learned is not None and learned.commissioned and learned != self.before:
+            return [*out, self._end(True, None, learned)]
+        if self._started_s is not None and snap.at_s - self._started_s > self._limit_s:
+            return [*out, self._end(False, "no_result")]
+        if self._shown_s is None or snap.at_s - self._shown_s >= PROGRESS_EVERY_S:
+            self._shown_s = snap.at_s
+            out.append({"progress": self._progress(status)})
+        return out
+
+    def _ours(self, event: Event) -> bool:
+        mine = event.loop in (self.loop, None) and event.source in (Source.CLI, None)
+        return mine and event.kind not in ("fault_cleared",)
+
+    def _progress(self, status: Status) -> dict[str, Any]:
+        snap = status.snapshot
+        view = snap.loops.get(self.loop)
+        since = self._stopped_s if self._stopped_s is not None else self._started_s
+        return {
+            "phase": "watching the sensor settle"
+            if self._stopped_s is not None
+            else str(snap.phase),
+            "temp_c": None if view is None else view.temp_c,
+            "pump": status.confirmed.pump,
+            "for_s": None if since is None else round(snap.at_s - since, 1),
+        }
+
+    def _end(self, ok: bool, why: str | None, learned: Learned | None = None) -> dict[str, Any]:
+        self.done = True
+        result = None if learned is None else learned.summary()
+        return {
+            "done": True,
+            "ok": ok,
+            "reason": why,
+            "loop": self.loop,
+            "guarded": self.guarded,
+            "learned": result,
+        }

@@ -25,8 +25,9 @@ from zcw.adapters.store import CycleRecord, Store
 from zcw.app.daemon import Status
 from zcw.domain.controller import CycleSummary, Phase
 from zcw.domain.energy import PLATEAU_OVER_READY_K, CycleEnergy, EnergyMeter, HeaterKind
-from zcw.domain.learning import Learned, summary_text
+from zcw.domain.learning import Learned
 from zcw.domain.model import Params
+from zcw.ui.wording import learned_text
 
 log = logging.getLogger("zcw.history")
 FLUSH_EVERY_S = 60.0
@@ -141,7 +142,7 @@ class HistoryRecorder:
         self._learned = dict(restored)
         daemon_learned(restored)
         for name, value in restored.items():
-            log.info("loop %s: restored from earlier runs: %s", name, summary_text(value.summary()))
+            log.info("loop %s: restored from earlier runs: %s", name, learned_text(value.summary()))
         self._load_energy()
 
     def _load_energy(self) -> None:

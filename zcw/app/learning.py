@@ -5,8 +5,8 @@ second), stores each draw and flick in the history, teaches the habit model and 
 ``tapflick`` request when a flick is seen. A check once a second runs the plan in mode
 ``learned``: inside a habit's window (opened early by the loop's time-to-hot) it asks for a
 cycle whenever the loop reads under ready_c, as source ``learned``, so away mode stops it
-(the controller counts a learned request's pipe as hot only at ready_c itself). Nothing
-heavy happens in the 4 Hz tick.
+(the controller counts a pipe as surely hot only past ready_c; in doubt it runs a short
+cycle). Nothing heavy happens in the 4 Hz tick.
 
 The mode: ``[learning] mode`` in the file, overridden at run time by ``zcw schedule learned
 on|off`` (kept in the store's ``settings`` table, like schedule edits: the run-time choice

@@ -97,6 +97,17 @@ def transit_estimate_s(
     return round(TRANSIT_FACTOR * litres / flow_lpm * 60.0 + IGNITION_ALLOWANCE_S, 1)
 
 
+def first_order(mount: str | None, pipe: str | None) -> bool | None:
+    """Whether a loop sensor so mounted follows the water as a single lag: on a valve body or
+    immersed it does, clamped on copper nearly so; clamped on plastic the wall adds a lag of
+    its own (PHYSICS.md §4). None when the config does not say where it sits."""
+    if mount is None:
+        return None
+    if mount == "pipe_clamp":
+        return pipe is not None and pipe.startswith("cu_")
+    return True
+
+
 def wiring_from_config(cfg: Config) -> Wiring:
     control = cfg.control
     pump = cfg.pump
@@ -124,6 +135,7 @@ def wiring_from_config(cfg: Config) -> Wiring:
                 transit_hint_s=transit_estimate_s(
                     lc.pipe_length_m, lc.pipe, pump.flow_lpm if pump is not None else None
                 ),
+                sensor_first_order=first_order(lc.sensor_mount, lc.pipe),
             )
         )
     heater_out = cfg.heater.outlet_sensor if cfg.heater is not None else None

@@ -49,7 +49,7 @@ cycles, and it survives restarts: the store persists :class:`Learned` as JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -58,67 +58,51 @@ from zcw.domain.arrival import recovered_c
 
 # How much one new cycle moves what was learned: three or four cycles relearn a changed loop.
 WEIGHT = 0.3
-# The stop aims for standing water this far above ready_c, as the fit reads it: the fit reads
-# ≈ 0.6 K low (the water cools into the wall from the first second), so in crossover the water
-# itself sits ≈ 1.3 K above ready_c, short of a 38 °C cold-line limit 2 K above. (Where the loop
-# pushes into a return pipe or the drain there is no look-ahead, so no gain to learn.)
+# The stop aims for standing water this far above ready_c as the fit reads it (≈ 0.6 K low):
+# the water itself then sits ≈ 1.3 K above ready_c, under a cold-line limit 2 K above.
 STANDING_TARGET_K = 0.7
-# The look-ahead gain starts here and stays in this range; each cycle moves it by this much
-# per kelvin of error, at most MAX_GAIN_STEP. A step front (H3) leaves either cold or very hot
-# water, never the target: capped steps keep one such cycle from throwing the gain away.
+# The look-ahead gain: where it starts, its range, and its step per kelvin of error, capped so
+# one step front's cold or very hot stop cannot throw the gain away.
 LEAD_GAIN_START = 0.5
 LEAD_GAIN_RANGE = (0.0, 1.5)
 GAIN_PER_K = 0.05
 MAX_GAIN_STEP = 0.15
 
-
-# Stop on the learned arrival only where stops on the estimate leave the water above the
-# cold-line limit on average, as the fit reads it (H3's step front behind a clamp: up to 7 K
-# over, 0.3–6 K in the houses drawn; R0 and H1, where the look-ahead keeps up: mostly −2.8 to
-# −0.5 K, and there the line is rarely steady enough anyway). A 1 K margin kept the estimate
-# on H3 seeds whose late stops its early ones averaged out (20 seeds: 18 violations with it,
-# 12 without; R0 and H1 unchanged) …
+# Stop on the learned arrival only where stops on the estimate leave the water over the
+# cold-line limit on average (as the fit reads it) …
 SENSOR_OVER_K = 0.0
 # … from the latest lone-loop cycles (warm ones too), at least this many, …
 ARRIVAL_POINTS = 8
 MIN_ARRIVAL_POINTS = 3
-# … once a line through (reading at the start, arrival) fits them within this (RMS). A warm
-# copper wall retards the front less, so a storage tank's step front (H3) arrives ≈ 0.25 s
-# earlier per kelvin of start, and within ≈ 0.2 s of that line; a gas heater's ignition and
-# a trunk warmed by another tap scatter more. The window between ready_c and the cold-line
-# limit is about a second wide.
+# … once a line through (reading at the start, arrival) fits them within this RMS: a fraction
+# of the ≈ 1 s window between ready_c and the cold-line limit.
 ARRIVAL_STEADY_S = 0.35
-# The line is trusted this far (K) beyond the starts it was fitted on. Warm starts are on it
-# too, so it spans what a day brings; a second shower from a pipe a few kelvin warmer than
-# any seen yet is still its to time (H3, 20 seeds, violations + failed events: 12 at 1.5 K,
-# 11 at 3 K, 9 at 5 K, 8 at 8 K: the gain levels off, and a shorter extrapolation is safer).
+# The line is trusted this far (K) beyond the starts it was fitted on.
 ARRIVAL_REACH_K = 5.0
-# A warm start's arrival joins the line only if it came at least this fraction of the cooled
-# pipe's transit after pump on. The front from a warm pipe arrives ≈ 0.9 of it (H3: 30-32 s
-# against 34-38 s); hot water left standing upstream by a draw arrives in 5-14 s.
+# A warm start's arrival joins the line only this late in the cooled pipe's transit: sooner,
+# it was hot water a draw left standing upstream, not the heater's front.
 WARM_FRONT_TRANSIT = 0.8
 # A stop on the learned arrival left the water clearly short of ready_c when the water
 # standing at the valve after it reads this far below (see LagTrace.arrival_lesson).
 CLEARLY_COLD_K = 2.0
-
+# A sensor that reads a step of the water 63 % within this reads the water (commissioning).
+GOOD_SENSOR_LAG_S = 20.0
+# Commissioning's lag counts as half a full fit: a front that stepped on during the stop's
+# spin-down stretches it a little, and the first cycles' fits should soon outweigh it.
+COMMISSIONED_TAU_WEIGHT = 0.5
 # A slug held the first warming back this many cycles in a row: forget the learned rise (a
-# front that comes before half of it looks like a slug every time, and would never teach).
-# True slugs seldom come 4 in a row: H4's violations and failed events over 20 seeds, with
-# 1 or 3 learning days, are the same with it as without it.
+# front that comes before half of it would look like a slug every time, and never teach).
 SLUG_FORGET_CYCLES = 4
 
 # The τ search: 0.5 s … ≈ 140 s in 5 % steps.
 TAU_GRID_S = tuple(0.5 * 1.05**k for k in range(116))
-# After the stop, judge the reconstruction over this window (s after the stop) … It opens
-# once the valve has closed (valve_lag_s 0.5 s, so the water stands): an immersion probe with
-# τ ≈ 1 s has caught up within 3 s, and a window opening later saw nothing to fit.
+# After the stop, judge the reconstruction over this window (s after the stop), from when
+# the valve has closed and the water stands …
 FIT_WINDOW_S = (1.0, 60.0)
 # … only if the sensor still moved this much in it (else the stop was early: nothing to see) …
 MIN_CATCH_UP_C = 1.0
-# … and it counts fully from this much catch-up. Below it the water's own cooling in the same
-# minute is a fair part of what the sensor shows, and pulls the fit's τ low: a 1–3 K catch-up
-# (a stop on time behind a fast probe, or an early one) fits 0.6–0.8 × the true τ, 5 K and
-# more fit within 10 % (R0, H2, H3 over ten seeds each).
+# … and it counts fully from this much catch-up: below it the water's own cooling in the
+# same minute pulls the fit's τ low.
 FULL_CATCH_UP_C = 6.0
 # … and accept it only if it came out this flat (standing water cools, it never heats).
 FLAT_SLOPE_C_PER_S = (-0.1, 0.02)
@@ -137,7 +121,7 @@ class Learned:
     lead_gain: float = LEAD_GAIN_START
     warm_lead_gain: float = LEAD_GAIN_START
     stops_on_rise: bool = False
-    # Pump on → a cooled pipe's reading first rose RISE_ARRIVAL_K, in the cycles of a loop
+    # Pump on → a cooled pipe's reading first rose WARMING_K (cycle.rise), in the cycles of a loop
     # that stops on its first warming whose reading no slug moved (see with_rise).
     rise_s: float | None = None
     # Cycles in a row whose first warming a slug held back (see after_slug).
@@ -148,6 +132,16 @@ class Learned:
     # cycle stops on the estimate, and measures the arrival again.
     arrival_doubted: bool = False
     sensor_over_c: float | None = None
+    # Commissioned (`zcw commission`): a watched first cycle measured the loop; what it found
+    # of the sensor (its lag to read a step of the water, whether that is a single lag) and
+    # the water the transit moves.
+    commissioned: bool = False
+    sensor_lag_s: float | None = None
+    sensor_first_order: bool | None = None
+    transit_volume_l: float | None = None
+    # The transit commissioning measured, kept apart from transit_s (which the cycles move):
+    # a loop whose sensor warms too late stops on it (zcw.domain.cycle.stops.TimedFront).
+    commissioned_transit_s: float | None = None
 
     def with_standing(self, standing_c: float, target_c: float, *, warm: bool = False) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain of
@@ -162,8 +156,7 @@ class Learned:
 
         A warm pipe (a second shower soon after the first) brings the front in on top of its
         own warm water, a shape unlike the cold start's, and the estimate needs a gain of its
-        own: one shared gain, pulled by both, stopped cold starts early and warm ones late
-        (R0 and H1, 20 seeds: 16 missed events of 240 with one gain, 11 with two).
+        own: one shared gain, pulled by both, stops cold starts early and warm ones late.
         """
         return self.warm_lead_gain if warm else self.lead_gain
 
@@ -249,6 +242,41 @@ class Learned:
             return None
         return _arrival_line_at(fit, start_c)
 
+    def with_commission(
+        self,
+        *,
+        transit_s: float | None,
+        lag_s: float,
+        first_order: bool,
+        volume_l: float | None,
+        warming_s: float | None,
+        slow: bool,
+        guarded: bool,
+    ) -> Learned:
+        """What a commissioning cycle measured becomes the loop's starting point: its transit,
+        its sensor's lag (fitted in full, where the sensor follows the water as one lag), and
+        for a slow sensor with no cold-line probe to stop on (``guarded``), a stop on its
+        first warming from the first cycle on, at the time it took from a cooled pipe."""
+        learned = replace(
+            self,
+            commissioned=True,
+            sensor_lag_s=round(lag_s, 2),
+            sensor_first_order=first_order,
+            transit_volume_l=volume_l,
+        )
+        if transit_s is not None:
+            learned = replace(learned, transit_s=round(transit_s, 2), transit_cycles=1)
+            learned = replace(learned, commissioned_transit_s=round(transit_s, 2))
+        if first_order:
+            learned = replace(
+                learned, tau_s=round(lag_s, 3), tau_fits=1, tau_weight=COMMISSIONED_TAU_WEIGHT
+            )
+        if slow and not guarded:
+            learned = replace(learned, stops_on_rise=True)
+            if warming_s is not None:
+                learned = replace(learned, rise_s=round(warming_s, 2), slug_cycles=0)
+        return learned
+
     def judged_anew(self) -> Learned:
         """After ``zcw reset`` (a re-seated sensor): forget what was concluded about the
         sensor, keep what was measured of the pipe."""
@@ -272,6 +300,14 @@ class Learned:
             "stops_on_rise": self.stops_on_rise,
             "first_warming_s": self.rise_s,
             "stops_on_learned_arrival": on_arrival,
+            "commissioned": self.commissioned,
+            "sensor_lag_s": self.sensor_lag_s,
+            "sensor_reads_water": (
+                None
+                if self.sensor_first_order is None or self.sensor_lag_s is None
+                else self.sensor_first_order and self.sensor_lag_s <= GOOD_SENSOR_LAG_S
+            ),
+            "transit_volume_l": self.transit_volume_l,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -300,25 +336,12 @@ class Learned:
             lead_gain=gain,
             warm_lead_gain=warm_gain,
             stops_on_rise=data.get("stops_on_rise") is True,
+            commissioned=data.get("commissioned") is True,
+            sensor_lag_s=_number(data, "sensor_lag_s", 3600.0),
+            sensor_first_order=_flag(data.get("sensor_first_order")),
+            transit_volume_l=_number(data, "transit_volume_l", 1000.0),
+            commissioned_transit_s=_number(data, "commissioned_transit_s", 3600.0),
         )
-
-
-def summary_text(summary: Mapping[str, Any]) -> str:
-    """:meth:`Learned.summary` (or its JSON) in words, for `zcw status` and the log."""
-    tau, transit = summary.get("sensor_tau_s"), summary.get("transit_s")
-    parts = [
-        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
-        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
-        f"from {summary.get('cycles', 0)} cooled-pipe cycles",
-    ]
-    if summary.get("stops_on_learned_arrival"):
-        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
-    if summary.get("stops_on_rise"):
-        parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
-        rise = summary.get("first_warming_s")
-        if isinstance(rise, int | float):
-            parts.append(f"which comes {rise:.0f} s after pump on from a cooled pipe")
-    return ", ".join(parts)
 
 
 # A line through (start reading, arrival): its slope (s/K), its RMS residual (s), and a point
@@ -333,15 +356,17 @@ def _arrival_line(points: Sequence[tuple[float, float]], start_c: float) -> _Lin
     starts = [c for c, _ in points]
     if not min(starts) - ARRIVAL_REACH_K <= start_c <= max(starts) + ARRIVAL_REACH_K:
         return None  # a start unlike any seen: no far extrapolation
-    mean_c = sum(starts) / len(starts)
+    mean_c, n = sum(starts) / len(starts), len(points)
+    # The scatter about the line, unbiased: a line through three points fits them with one
+    # degree of freedom to spare, and would look steadier than the pipe is.
     if max(starts) - min(starts) < 1.0:  # one start temperature: the line is its mean
-        mean = sum(a for _, a in points) / len(points)
-        residual = sum((a - mean) ** 2 for _, a in points) / len(points)
+        mean = sum(a for _, a in points) / n
+        residual = sum((a - mean) ** 2 for _, a in points) / (n - 1)
         return 0.0, math.sqrt(residual), (mean_c, mean)
     slope, residual, at = _line(points, mean_c)
     if slope > 0:
         return None  # a warmer pipe never arrives later: this is not one pipe's behaviour
-    return slope, math.sqrt(residual), (mean_c, at)
+    return slope, math.sqrt(residual * n / (n - 2)), (mean_c, at)
 
 
 def _arrival_line_at(line: _Line, start_c: float) -> float:
@@ -378,6 +403,10 @@ def _points(value: Any) -> tuple[tuple[float, float], ...]:
         if -20.0 <= start <= 100.0 and 0.0 < arrival <= 3600.0:
             points.append((start, arrival))
     return tuple(points)
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _gain(data: dict[str, Any], key: str) -> float:
@@ -494,24 +523,36 @@ class LagTrace:
         self.on_arrival = False  # the stop came from the learned arrival, not the estimate
         self.cooled = False  # it ran from a cooled pipe: its stop judges the estimate too
         self.warm = False  # it began with a warm pipe: its stop teaches the warm gain
+        self.outlet: list[tuple[float, float]] = []  # the heater outlet's readings, if any
+        # From when the minute after the stop shows water drawn (zcw.domain.cycle.draw):
+        # nothing after it is the stop's, so it is neither fitted nor judged.
+        self.spoiled_s: float | None = None
+        self.window_s = FIT_WINDOW_S[1]  # how long after the stop it is watched
+        self.commissioning = False  # a watched first cycle (zcw.domain.commission)
 
     def add(self, at_s: float, value_c: float) -> None:
         if not self.samples or at_s > self.samples[-1][0]:
             self.samples.append((at_s, value_c))
 
+    def add_outlet(self, at_s: float, value_c: float) -> None:
+        if not self.outlet or at_s > self.outlet[-1][0]:
+            self.outlet.append((at_s, value_c))
+
     def complete(self, now_s: float) -> bool:
-        return self.stop_s is not None and now_s >= self.stop_s + FIT_WINDOW_S[1] + 1.0
+        return self.stop_s is not None and now_s >= self.stop_s + self.window_s + 1.0
 
     def fit(self) -> LagFit | None:
-        return None if self.stop_s is None else fit_after_stop(self.samples, self.stop_s)
+        if self.stop_s is None or self.spoiled_s is not None:
+            return None
+        return fit_after_stop(self.samples, self.stop_s)
 
     def peak_after_stop_c(self) -> float | None:
         """The highest reading in the minute after the stop, as the sensor caught up with the
         water the stop left at the valve."""
         if self.stop_s is None:
             return None
-        stop = self.stop_s
-        return max((v for t, v in self.samples if t > stop), default=None)
+        stop, end = self.stop_s, self.spoiled_s if self.spoiled_s is not None else math.inf
+        return max((v for t, v in self.samples if stop < t < end), default=None)
 
     def arrival_lesson(
         self,
@@ -535,24 +576,28 @@ class LagTrace:
         if crossed is not None and self._front_arrived(crossed - on, learned.transit_s):
             learned = learned.with_arrival(self.start_c, crossed - on)
         if not self.on_arrival:
+            # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
+            # measures cooled-pipe fronts) nor the line. A cooled one's arrival is on the line
+            # now (if it saw one): the line may be trusted again.
             if not self.cooled:
-                # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
-                # measures it on cooled-pipe fronts) nor the line, which stays as it was.
                 return learned
-            # The estimate stopped this one, and its arrival (if it saw one) is on the line
-            # now: the line may be trusted again.
             learned = learned.with_arrival_doubted(False)
             if standing_c is None:
                 return learned
             return learned.with_sensor_over(standing_c - cold_line_max_c)
-        # A stop on the line that came out clearly cold shows no arrival, so the line alone
-        # would never learn that the pipe got slower: the next cycle stops on the estimate
-        # instead, and puts the arrival it sees on the line. Only clearly: a stop right on
-        # the arrival leaves water at ready_c that a ±0.5 K sensor, read through a fit that
-        # reads low, cannot tell from a little under it. (Moving the line later on such stops,
-        # and sooner on water over the limit, drifted late: on H3, 20 seeds, 34 violations
-        # that way, 18 this way; after three learning days, 38 and 15.) Without a fit, the
-        # reading a minute after the stop has all but caught up with the standing water.
+        return self._doubt(learned, crossed, ready_c, standing_c)
+
+    def _doubt(
+        self, learned: Learned, crossed: float | None, ready_c: float, standing_c: float | None
+    ) -> Learned:
+        """A stop on the line that came out clearly cold shows no arrival, so the line alone
+        would never learn that the pipe got slower: the next cycle stops on the estimate, and
+        puts the arrival it sees on the line. Only clearly: a ±0.5 K sensor cannot tell a stop
+        right on the arrival from one just short of it (docs/tuning.md). Without a fit, the
+        reading a minute after the stop has all but caught up with the water; after a draw,
+        nothing tells what the stop left."""
+        if self.spoiled_s is not None:
+            return learned
         if standing_c is None and self.samples:
             standing_c = self.samples[-1][1]
         cold = standing_c is not None and standing_c < ready_c - CLEARLY_COLD_K

@@ -49,6 +49,9 @@ class LoopParams:
     transit_hint_s: float | None = None
     # Pump flow estimate, for the volume figure only.
     flow_hint_lpm: float | None = None
+    # Does the sensor follow the water as a single lag (on a valve body, immersed, clamped on
+    # metal)? False for a clamp on plastic, whose wall adds its own; None: not said.
+    sensor_first_order: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +144,10 @@ class BridgeNotice:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A user or automation request. ``loop`` None means the default loop (or all, for stop)."""
+    """A user or automation request. ``loop`` None means the default loop (or all, for stop).
+    ``commission`` is a start watched from a cooled pipe (see zcw.domain.commission)."""
 
-    action: Literal["start", "stop", "reset", "mode"]
+    action: Literal["start", "stop", "reset", "mode", "commission"]
     source: Source
     loop: str | None = None
     mode: Mode | None = None

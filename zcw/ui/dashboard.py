@@ -16,6 +16,7 @@ from rich.text import Text
 
 from zcw.app.daemon import Status
 from zcw.domain.model import Event
+from zcw.ui.wording import NOT_COMMISSIONED
 
 SPARK = "▁▂▃▄▅▆▇█"
 TREND_POINTS = 40
@@ -111,6 +112,9 @@ class Dashboard:
                 f"volume {vol}, outcome {last.outcome}"
             )
         parts: list[Table | Text | Panel] = [head, loops, cycle]
+        raw = [name for name, value in snap.learned.items() if not value.commissioned]
+        if raw:
+            parts.append(Text(f"{', '.join(raw)}: {NOT_COMMISSIONED}", style="yellow"))
         if snap.faults:
             fault_lines = Text()
             for f in snap.faults:

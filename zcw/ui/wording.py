@@ -7,6 +7,7 @@ what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Why a cycle ended, by its outcome or abort reason.
@@ -45,6 +46,8 @@ def event_text(e: dict[str, Any]) -> str:
     reason = str(e.get("reason") or "")
     on = f" {loop}" if loop else ""
     if kind == "cycle_started":
+        if reason == "commission":
+            return f"commissioning{on}: the valve opens, then the pump starts from a cooled pipe"
         return f"heating{on}: the valve opens, then the pump starts"
     if kind == "joined":
         return f"{loop or 'the loop'} joined the cycle already running"
@@ -80,6 +83,57 @@ def _refusal(reason: str, e: dict[str, Any]) -> str:
         return f"there is no such loop; the loops are: {e.get('loops', '?')}"
     if reason == "fault":
         return f"{e.get('fault', 'a fault')}: {e.get('message', '')} (see `zcw status`)"
-    if reason == "not_ready":
+    if reason in ("not_ready", "not_cooled", "busy"):
         return str(e.get("message", "zcw is not ready yet"))
     return reason.replace("_", " ")
+
+
+def learned_text(summary: Mapping[str, Any]) -> str:
+    """What a loop learned (``Learned.summary()`` or its JSON) in words, for `zcw status`
+    and the log."""
+    tau, transit = summary.get("sensor_tau_s"), summary.get("transit_s")
+    parts = [
+        "sensor lag " + ("not yet" if tau is None else f"τ {tau:.1f} s"),
+        "transit " + ("not yet" if transit is None else f"{transit:.1f} s"),
+        f"from {summary.get('cycles', 0)} cooled-pipe cycles",
+    ]
+    if summary.get("stops_on_learned_arrival"):
+        parts.append("stops on the learned arrival (the sensor is too slow for this front)")
+    if summary.get("stops_on_rise"):
+        parts.append("stops on the sensor's first warming (it reads ready_c late or never)")
+        rise = summary.get("first_warming_s")
+        if isinstance(rise, int | float):
+            parts.append(f"which comes {rise:.0f} s after pump on from a cooled pipe")
+    if summary.get("commissioned") is False:
+        parts.append(NOT_COMMISSIONED)
+    return ", ".join(parts)
+
+
+NOT_COMMISSIONED = "not commissioned (run `zcw commission LOOP` from a cooled pipe)"
+
+
+def commission_verdict(summary: Mapping[str, Any], *, guarded: bool = False) -> str:
+    """The verdict on a commissioned loop's sensor, with what to do about a slow one.
+    ``guarded``: the loop has a cold-line probe, which stops its cycles in time."""
+    lag = summary.get("sensor_lag_s")
+    if not isinstance(lag, int | float):
+        return "not measured"
+    if summary.get("sensor_reads_water"):
+        return f"sensor reads the water: good (it follows a step within {lag:.0f} s)"
+    what = "the sensor" if summary.get("sensor_first_order") else "clamp on plastic"
+    late = f"{what}, ~{lag:.0f} s late"
+    if guarded:
+        return f"{late}; the cold-line probe stops the cycle in time"
+    return f"{late}: fit a T_cold probe or move it to the valve body"
+
+
+def commission_figures(summary: Mapping[str, Any]) -> str:
+    """What commissioning measured, in one line."""
+    transit, volume = summary.get("transit_s"), summary.get("transit_volume_l")
+    lag = summary.get("sensor_lag_s")
+    parts = [
+        "transit " + ("—" if transit is None else f"{transit:.1f} s"),
+        "volume " + ("—" if volume is None else f"{volume:.2f} L"),
+        "sensor lag " + ("—" if lag is None else f"{lag:.1f} s (63 % of a step)"),
+    ]
+    return ", ".join(parts)
