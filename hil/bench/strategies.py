@@ -1,4 +1,4 @@
-"""The strategies `zcw bench` compares (PRODUCT.md §6).
+"""The strategies `zcw bench` compares (docs/benchmark.md).
 
 - ``zcw``: the real daemon (controller, safety supervisor, simulated bridge) with the config
   the house implies (:mod:`hil.house_config`: its topology, pump, sensors and mounts), in

@@ -100,7 +100,7 @@ def transit_estimate_s(
 def first_order(mount: str | None, pipe: str | None) -> bool | None:
     """Whether a loop sensor so mounted follows the water as a single lag: on a valve body or
     immersed it does, clamped on copper nearly so; clamped on plastic the wall adds a lag of
-    its own (PHYSICS.md §4). None when the config does not say where it sits."""
+    its own (docs/physics.md §4). None when the config does not say where it sits."""
     if mount is None:
         return None
     if mount == "pipe_clamp":

@@ -1,7 +1,7 @@
 """Hot-water arrival prediction: estimate the water at the valve from a lagging sensor.
 
 A DS18B20 on the valve body or the pipe reads the water through a first-order lag τ
-(PHYSICS.md §4): on brass τ ≈ 8 s, on PPR tens of seconds. Stopping when the *reading* crosses
+(docs/physics.md §4): on brass τ ≈ 8 s, on PPR tens of seconds. Stopping when the *reading* crosses
 ``ready_c`` stops late and pushes hot water into the cold line (R0: 52 s late, 7 L).
 
 The lag is inverted exactly between two conversions: if the water held ``w`` over the interval,

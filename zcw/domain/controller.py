@@ -1,8 +1,8 @@
 """The cycle controller: requests and sensor readings in, relay wishes and events out.
 
-This is the pure core of zcw (PRODUCT.md §2). It does no I/O and reads no clock: every call
-to :meth:`Controller.step` gets ``now_s`` from the caller, so a test can drive it from a table
-and the bench can run it 1000× faster than real time.
+This is the pure core of zcw (its rules: docs/safety.md). It does no I/O and reads no
+clock: every call to :meth:`Controller.step` gets ``now_s`` from the caller, so a test can
+drive it from a table and the bench can run it 1000× faster than real time.
 
 One cycle, per requested loop:
 

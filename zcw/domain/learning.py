@@ -17,7 +17,7 @@ from house to house (a gas heater's exponential approach, a storage tank's step)
 is the loop's to learn.
 
 **A sensor that never gets there.** A dry clip on plastic can sit below ``ready_c`` even with
-hot water flowing (PHYSICS.md §4). When a cycle runs to ``max_run_s`` although the sensor
+hot water flowing (docs/physics.md §4). When a cycle runs to ``max_run_s`` although the sensor
 clearly warmed, the loop learns to stop at that first warming instead: late, but seconds late
 rather than minutes of hot water into the cold line. ``zcw reset``, which the fault's hint asks
 for once the sensor is re-seated, forgets it again.

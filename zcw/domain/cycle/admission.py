@@ -1,6 +1,6 @@
 """What a start request gets: a new cycle, a place in the running one, or a reason why not.
 
-PRODUCT.md §2, in order: an unknown loop, away mode (automatic sources only), a fault or a
+The rules, in order: an unknown loop, away mode (automatic sources only), a fault or a
 loop that cannot open yet (held a little if nothing is wrong, while the bridge connects or
 the first reading comes), a loop already heating (joined), water already hot, a cycle in
 progress (joined), the rest between cycles.

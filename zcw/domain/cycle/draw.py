@@ -30,7 +30,7 @@ OUTLET_DRAW_RISE_C = 3.0
 # How much of the catch-up a lag known only roughly may leave unexplained. A lag k times the
 # sensor's reconstructs standing water that seems to warm by (1 − k) of the catch-up, of which
 # the reconstruction shows k at first: (1 − k) / k. A fitted τ is within ≈ 20 % of the
-# sensor's (k ≥ 0.8), a configured one within a factor of two (k ≥ 0.5, PHYSICS.md §6) …
+# sensor's (k ≥ 0.8), a configured one within a factor of two (k ≥ 0.5, docs/physics.md §6) …
 LEARNED_TAU_SLACK = 0.25
 CONFIGURED_TAU_SLACK = 1.0
 # … plus a DS18B20's noise through the inverse of the lag.
