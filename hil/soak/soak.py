@@ -31,6 +31,7 @@ import logging.handlers
 import math
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import sys
@@ -603,6 +604,9 @@ days = "daily"
             await self._incarnate()
             await self._realtime_until(self._online, 10.0)
             self.fds_at_start, self.threads_at_start = fd_kinds(), thread_names()
+            # SIGUSR1 ends the soak early, with its summary of the days it ran (a long run
+            # that must stop by a deadline still reports; `days` says how far it got).
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._finish_now)
             while self.now() < self.end_s:
                 if self.events and self.events[0][0] <= self.now():
                     at, _, kind, kw = heapq.heappop(self.events)
@@ -626,6 +630,10 @@ days = "daily"
         summary["cpu_s"] = round(cpu_s() - cpu0, 1)
         summary["speed_x"] = round(self.end_s / max(summary["wall_s"], 1e-9), 1)
         return summary
+
+    def _finish_now(self) -> None:
+        log.warning("SIGUSR1: ending the soak at day %.2f", self.now() / DAY_S)
+        self.end_s = self.now()
 
     def _online(self) -> bool:
         inc = self.inc
@@ -1129,6 +1137,7 @@ days = "daily"
         counts = self.ledger.counts
         summary: dict[str, Any] = {
             "days": round(now / DAY_S, 3),
+            "days_asked": self.opts.days,
             "seed": self.opts.seed,
             "house": self.opts.house,
             "start_local": STARTS[self.opts.seed % 2].isoformat(),
