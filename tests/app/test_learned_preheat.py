@@ -191,3 +191,19 @@ def test_learned_habits_and_the_toggle_survive_sigkill(tmp_path: Path) -> None:
         kept = HabitModel(["bathroom"])
         assert kept.restore(store.setting(MODEL_KEY))
         assert kept.draws_seen == 5 and kept.watched == today.toordinal()
+
+
+def test_a_latched_fault_silences_the_learned_plan_until_reset() -> None:
+    """A learned request the controller must refuse is not asked at all: through a latched
+    fault (which waits for `zcw reset`) a keep-hot asked every 15 s would fill the journal
+    and the event stream. Once reset, the plan runs again."""
+    strat, events = learned_week()
+    bridge = strat.learning
+    assert bridge is not None
+    teach(bridge, 40.0, date(2026, 2, 23))
+    strat.daemon.controller.fail_safe(strat.clock.now_s(), "a test's latched fault")
+    strat.advance(50 * 60.0)
+    assert [(e.kind, e.source) for e in events] == []
+    strat.daemon.submit(Request("reset", Source.CLI))
+    strat.advance(10 * 60.0)
+    assert ("cycle_started", Source.LEARNED) in [(e.kind, e.source) for e in events]

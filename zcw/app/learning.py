@@ -29,7 +29,9 @@ from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
 from zcw.config import Config
 from zcw.domain.controller import Phase
+from zcw.domain.cycle.admission import blocking_fault
 from zcw.domain.draws import Draw, DrawDetector, Flick, LoopHints
+from zcw.domain.faults import Fault
 from zcw.domain.habits import SLOT_MIN, SLOTS, HabitModel, Window, day_row, kind_name
 from zcw.domain.model import Request, Source
 
@@ -93,6 +95,7 @@ class LearningBridge:
         self._last_cycle: object = None
         self._heating = False
         self._temps: dict[str, float | None] = {}
+        self._faults: tuple[Fault, ...] = ()
         # loop -> controller time its last cycle or draw ended (its pipe was warm then)
         self._warm_s: dict[str, float] = {}
         self._reads_hot: set[str] = set()
@@ -227,6 +230,10 @@ class LearningBridge:
         now = self._now_s
         if now - self._asked.get(loop, -1e18) < RETRY_S:
             return
+        if blocking_fault(loop, self._faults) is not None:
+            # The controller would refuse it: asking every RETRY_S through a latched fault
+            # (which waits for `zcw reset`) would fill the journal and the event stream.
+            return
         if now - self._last_end_s < self.daemon.wiring.params.min_rest_s:
             return  # the controller would refuse it (rest): ask once that is over
         if not self._cooled(loop, now):
@@ -244,6 +251,8 @@ class LearningBridge:
             BLIND_COOL_S
         ):
             return
+        if blocking_fault(window.loop, self._faults) is not None:
+            return  # not spent: asked once the fault has cleared, if still in the window
         self._blind_done.add(key)
         self._asked[window.loop] = self._now_s
         self.daemon.submit(Request("start", Source.LEARNED, window.loop))
@@ -253,6 +262,7 @@ class LearningBridge:
         self._now_s = snap.at_s
         self._heating = snap.phase is not Phase.IDLE
         self._temps = {name: view.temp_c for name, view in snap.loops.items()}
+        self._faults = snap.faults
         for name, temp in self._temps.items():
             if temp is not None and temp >= self._ready[name] - self._hyst:
                 self._reads_hot.add(name)  # this sensor does see hot water

@@ -300,7 +300,7 @@ class Controller:
             phase=self._seq.phase,
             mode=self.mode,
             blocked=blocked,
-            blocking=blocking_fault(name, self._faults) if blocked else None,
+            blocking=blocking_fault(name, self._faults.all) if blocked else None,
             bridge_online=self._bridge_online,
             heating=run is not None and run.state == "heating",
             temp_c=self._board.value(loop_key(name)),

@@ -8,7 +8,7 @@ progress (joined), the rest between cycles.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -168,9 +168,10 @@ def loop_ready(name: str, board: SensorBoard, cold: ColdLineGuard, faults: Fault
     return not cold.blind(name, board) and not faults.has("bridge_binding", name)
 
 
-def blocking_fault(name: str, faults: FaultBook) -> Fault | None:
+def blocking_fault(name: str, faults: Iterable[Fault]) -> Fault | None:
     """The fault that keeps ``name`` from starting, if one is raised (latched first)."""
     blocking = {*F.sensor_codes("loop"), *F.sensor_codes("cold-line"), "bridge_binding"}
-    found = [f for f in faults.all if f.latching or f.code == "bridge_offline"]
-    found += [f for f in faults.all if f.loop == name and f.code in blocking]
+    shown = tuple(faults)
+    found = [f for f in shown if f.latching or f.code == "bridge_offline"]
+    found += [f for f in shown if f.loop == name and f.code in blocking]
     return found[0] if found else None
