@@ -1,4 +1,4 @@
-"""Run a strategy through a day on a (randomised) house and measure every event (PRODUCT §6).
+"""Run a strategy through a day on a (randomised) house and measure every event (docs/benchmark.md).
 
 Per event: ``hot_at_valve_s`` (trigger → true water at the valve ≥ ready_c, or None),
 ``stop_s``, ``water_moved_l``, ``hot_into_cold_l`` (water over ``cold_line_max_c`` pushed
@@ -30,7 +30,7 @@ EVENT_LIMIT_S = 700.0
 # After a strategy is done: the valve lag and the pump's spin-down.
 TAIL_S = 5.0
 # A violation is water this far over cold_line_max_c entering the cold line: a DS18B20's
-# ±0.5 K makes 38.0 against 38.05 meaningless (PRODUCT §6).
+# ±0.5 K makes 38.0 against 38.05 meaningless (docs/benchmark.md).
 VIOLATION_MARGIN_K = 0.5
 # Learning days draw their triggers from seed + this × day, never the measured day's.
 LEARNING_SEED = 100_000
@@ -203,7 +203,7 @@ def summarise(
     topology: str = "crossover",
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """PRODUCT §6 summary; ratios are over the oracle's run of the same house and seed.
+    """The summary (docs/benchmark.md); ratios are over the oracle's run of the same house and seed.
 
     Latency ratios are over the events that got hot under both; an event that never got hot
     counts in ``failed_events``, not as an infinite ratio. A ratio with nothing to average is

@@ -114,11 +114,20 @@ def bridge() -> Iterator[tuple[FakeBridge, SerialBridge]]:
     fake.close()
 
 
-def notices(link: SerialBridge, timeout_s: float = 3.0) -> list[ChannelNotice]:
+def notices(
+    link: SerialBridge, timeout_s: float = 3.0, quiet_s: float = 0.3
+) -> list[ChannelNotice]:
+    """The notices of one burst: up to ``timeout_s`` for the first, then until none has come
+    for ``quiet_s`` (a command that sets two relays gets two answers, which a loaded machine
+    may deliver in two polls; a straggler must not be taken for the next burst's)."""
     got: list[ChannelNotice] = []
     deadline = time.monotonic() + timeout_s
-    while not got and time.monotonic() < deadline:
-        got = list(link.poll().notices)
+    last = deadline
+    while time.monotonic() < (deadline if not got else last + quiet_s):
+        new = list(link.poll().notices)
+        if new:
+            got += new
+            last = time.monotonic()
         time.sleep(0.01)
     return got
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 # A draw at a loop: its reading rises this much within WINDOW_S. A DS18B20 steps by
 # 0.0625 K and jitters by a step or two; ambient drifts by a fraction of a kelvin an hour.
 RISE_K = 2.0
-# The outlet: a burner lighting moves it far more than this within WINDOW_S (PRODUCT I6 uses
-# the same 3 K to prove the burner in a cycle).
+# The outlet: a burner lighting moves it far more than this within WINDOW_S (I6 in
+# docs/safety.md uses the same 3 K to prove the burner in a cycle).
 OUT_RISE_K = 3.0
 WINDOW_S = 60.0
 # A loop answers an onset when its reading rises this much after it (a clip on plastic

@@ -1,4 +1,4 @@
-"""What the bridge did by itself (PRODUCT §3, layer 1), as faults and as what it ended.
+"""What the bridge did by itself (docs/safety.md, layer 1), as faults and as what it ended.
 
 The bridge's word on its relays is final; the cycle never argues with it.
 """
