@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
+from zcw.app.settings import Settings
 from zcw.config import Config
 from zcw.domain.controller import Phase
 from zcw.domain.cycle.admission import blocking_fault
@@ -70,6 +71,7 @@ class LearningBridge:
     ) -> None:
         self.daemon = daemon
         self._store = store
+        self._settings = Settings(store, log)
         self._wall = wall
         self._lead = lead_s
         self.tz = ZoneInfo(cfg.timezone)
@@ -88,9 +90,9 @@ class LearningBridge:
             min_share=cfg.learning.min_share,
             forget_weeks=cfg.learning.forget_weeks,
         )
-        if self.model.restore(self._load(MODEL_KEY)):
+        if self.model.restore(self._settings.load(MODEL_KEY)):
             log.info("learned habits restored: %r", self.model)
-        self._runtime: dict[str, Any] = dict(self._load(RUNTIME_KEY) or {})
+        self._runtime: dict[str, Any] = dict(self._settings.load(RUNTIME_KEY) or {})
         self._hints: dict[str, LoopHints] = {}
         self._last_cycle: object = None
         self._heating = False
@@ -128,7 +130,7 @@ class LearningBridge:
     def set_learned(self, on: bool | None) -> str:
         """Run the learned plan (True), stop it (False), or follow the file again (None)."""
         self._runtime = {} if on is None else {"learned": on}
-        self._save(RUNTIME_KEY, self._runtime)
+        self._settings.save(RUNTIME_KEY, self._runtime)
         log.info("learned pre-heat: %s (%s)", self.mode, "file" if on is None else "run time")
         return self.mode
 
@@ -191,7 +193,7 @@ class LearningBridge:
         """Once a second: count the day, and in mode ``learned`` keep the planned loops hot."""
         local = self._local()
         if self.mode != "off" and self.model.watch_day(local.date().toordinal(), self.holidays):
-            self._save(MODEL_KEY, self.model.to_json())
+            self._settings.save(MODEL_KEY, self.model.to_json())
         if self.mode != "learned" or self._heating or self.daemon.controller.mode == "away":
             return
         if self.detector.drawing:
@@ -305,7 +307,7 @@ class LearningBridge:
         local = at.astimezone(self.tz)
         minute = local.hour * 60 + local.minute + local.second / 60.0
         self.model.add_draw(draw.loop, local.date().toordinal(), minute, self.holidays)
-        self._save(MODEL_KEY, self.model.to_json())
+        self._settings.save(MODEL_KEY, self.model.to_json())
 
     def _on_flick(self, flick: Flick, now_s: float) -> None:
         self.flicks.append(flick)
@@ -336,23 +338,6 @@ class LearningBridge:
             self._store.add_draw(at, loop, duration, via, kind)
         except sqlite3.Error as exc:
             log.error("could not keep a draw in the store: %s", exc)
-
-    def _load(self, key: str) -> Any:
-        if self._store is None:
-            return None
-        try:
-            return self._store.setting(key)
-        except sqlite3.Error as exc:
-            log.error("could not read %s from the store: %s", key, exc)
-            return None
-
-    def _save(self, key: str, value: Any) -> None:
-        if self._store is None:
-            return
-        try:
-            self._store.save_setting(key, value)
-        except sqlite3.Error as exc:
-            log.error("could not keep %s in the store (%s); it holds until a restart", key, exc)
 
 
 def _hourly(rates: list[float]) -> list[float]:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from zcw.adapters.schedule import LoopNow, SchedulePlanner
 from zcw.adapters.store import Store
 from zcw.app.daemon import Daemon, Status
+from zcw.app.settings import Settings
 from zcw.config import Config
 from zcw.domain.calendar import AwayRange, KeepWarm, PreHeat, parse_days, parse_hhmm
 from zcw.domain.controller import Phase
@@ -56,6 +57,7 @@ class ScheduleBridge:
     ) -> None:
         self.daemon = daemon
         self._store = store
+        self._settings = Settings(store, log)
         self._wall = wall
         self._mono = mono
         default = cfg.loops[0].name
@@ -67,10 +69,10 @@ class ScheduleBridge:
         ]
         self._file_away = [AwayRange(a.first, a.last) for a in cfg.away]
         self._runtime: dict[str, list[Any]] = {"added": [], "removed": [], "away": []}
-        self._runtime.update(self._load(RUNTIME_KEY) or {})
+        self._runtime.update(self._settings.load(RUNTIME_KEY) or {})
         self.planner = SchedulePlanner(
             ZoneInfo(cfg.timezone),
-            fired=self._load(FIRED_KEY) or {},
+            fired=self._settings.load(FIRED_KEY) or {},
             keep_warm_drop_c=cfg.control.keep_warm_drop_c,
             keep_warm_min_interval_s=cfg.control.keep_warm_min_interval_s,
         )
@@ -185,7 +187,7 @@ class ScheduleBridge:
         for request in due.requests:
             self.daemon.submit(request)
         if any(r.action == "start" for r in due.requests):
-            self._save(FIRED_KEY, self.planner.fired)
+            self._settings.save(FIRED_KEY, self.planner.fired)
 
     async def run(self) -> None:
         self._refresh_leads()
@@ -234,22 +236,5 @@ class ScheduleBridge:
                 self._leads[loop] = statistics.median(times)
 
     def _save_runtime(self) -> None:
-        self._save(RUNTIME_KEY, self._runtime)
+        self._settings.save(RUNTIME_KEY, self._runtime)
         self._configure()
-
-    def _load(self, key: str) -> Any:
-        if self._store is None:
-            return None
-        try:
-            return self._store.setting(key)
-        except sqlite3.Error as exc:
-            log.error("could not read %s from the store: %s", key, exc)
-            return None
-
-    def _save(self, key: str, value: Any) -> None:
-        if self._store is None:
-            return
-        try:
-            self._store.save_setting(key, value)
-        except sqlite3.Error as exc:
-            log.error("could not keep %s in the store (%s); it holds until a restart", key, exc)
