@@ -1,4 +1,4 @@
-"""Suite-wide fixtures.
+"""A pytest plugin for the whole suite (loaded by ``-p zcw.testing.log_level`` in pyproject).
 
 The bench and some hil tests quieten the ``zcw`` logger (the daemon's own logs are noise
 there). A level left behind would hide the warnings later tests look for in ``caplog``, so
