@@ -33,6 +33,7 @@ import copy
 import logging
 import math
 import random
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -261,6 +262,9 @@ class DaemonWeek:
         )
         self.daemon = Daemon(wiring, hardware, self.clock)
         self.store = Store(Path(":memory:"))
+        # The store lives as long as the week; closed with it, not left to the collector
+        # (Python 3.13 warns of a connection collected open).
+        weakref.finalize(self, self.store.close)
         wall0 = datetime.combine(START, time(0, 0), TZ)
         self.wall0 = wall0
 
