@@ -30,10 +30,12 @@ class Ledger:
     answers: Counter[str] = field(default_factory=Counter)  # "<kind>" and "rejected:<reason>"
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    unended: list[dict[str, Any]] = field(default_factory=list)
     _pending: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _faults: set[tuple[str, str | None]] = field(default_factory=set)
     _last_cycle: object = None
     _running_since: float | None = None
+    _open_start: float | None = None  # a cycle_started seen and its end not yet
     answer_latency_max_s: float = 0.0
     faults_seen: Counter[str] = field(default_factory=Counter)
 
@@ -60,6 +62,15 @@ class Ledger:
                 self._faults.discard((event.reason, event.loop))
             if kind == "cycle_started":
                 self.counts["cycles_started"] += 1
+                if self._open_start is not None:
+                    # Two starts with no end between: the first cycle never ended.
+                    self._problem(
+                        "cycle_unended",
+                        now,
+                        f"a cycle started at {self._open_start:.1f} s never ended "
+                        f"(another started, {event.source}/{event.loop})",
+                    )
+                self._open_start = now
             elif kind in ENDS:
                 self.counts[f"ends:{kind}"] += 1
         shown = {f.key for f in status.snapshot.faults}
@@ -79,10 +90,16 @@ class Ledger:
         if last is not None and last is not self._last_cycle:
             self._last_cycle = last
             self._running_since = None
+            self._open_start = None
             self.counts["cycles_finished"] += 1
             if store_faulted:
                 self.counts["cycles_finished_while_store_faulted"] += 1
             self.counts[f"outcome:{last.outcome}"] += 1
+
+    @property
+    def open_start(self) -> float | None:
+        """When the cycle under way started, if one is (the soak ends with none)."""
+        return self._open_start
 
     def check_running(self, now: float, longest_s: float) -> None:
         """Every cycle ends: none may run longer than its cap and the stop sequence."""
@@ -114,6 +131,14 @@ class Ledger:
         self._pending.clear()
         if running:
             self.counts["cycles_cut_by_kill"] += 1
+        elif self._open_start is not None:
+            self._problem(
+                "cycle_unended",
+                now,
+                f"a cycle started at {self._open_start:.1f} s had not ended, and the daemon "
+                "was idle when killed",
+            )
+        self._open_start = None
         self._running_since = None
         self._faults = set()
         self._last_cycle = None
@@ -123,5 +148,7 @@ class Ledger:
         return sum(1 for q in self._pending.values() for t in q if now - t > self.answer_within_s)
 
     def _problem(self, kind: str, t: float, detail: str) -> None:
+        if kind == "cycle_unended":  # rare and the one to explain: kept whatever the count
+            self.unended.append({"t": round(t, 2), "detail": detail})
         if len(self.problems) < 200:
             self.problems.append({"kind": kind, "t": round(t, 2), "detail": detail})

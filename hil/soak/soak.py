@@ -1200,6 +1200,8 @@ days = "daily"
             "bemfa_offs_seen": self.world.mihome.messages.get(f"{BEMFA_TOPIC}/set", 0),
             "settle": settle,
             "problems": self.ledger.problems[:20],
+            "unended_cycles": self.ledger.unended,
+            "cycle_open_at_end_s": self.ledger.open_start,
             "log_levels": dict(self.logs.levels),
             "exceptions_logged": self.logs.exceptions[:5],
             "top_warnings": dict(self.logs.messages.most_common(12)),
