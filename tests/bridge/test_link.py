@@ -22,7 +22,7 @@ from zcw.app.clock import MonotonicClock
 from zcw.app.daemon import Daemon
 from zcw.app.wiring import wiring_from_config
 from zcw.config import default_config
-from zcw.domain.model import Request, Source
+from zcw.domain.model import BridgeNotice, Request, Source
 from zcw.ports import ChannelNotice, HardwareState, RelayCommand
 
 ROM = "28aa000000000001"
@@ -172,6 +172,25 @@ def test_a_refused_on_and_a_cap_become_notices(bridge: tuple[FakeBridge, SerialB
     assert [n.kind for n in notices(link)][:1] == ["cap"]
     fake.send("OFF", 0, "cap")
     assert notices(link) == [ChannelNotice("cap", 0, "relay 0 was on for 600 s in one stretch")]
+
+
+def test_a_relay_off_at_its_deadline_is_a_dead_man_notice_for_its_loop(
+    bridge: tuple[FakeBridge, SerialBridge],
+) -> None:
+    """``OFF,<ch>,deadline``: the bridge switched a relay off because zcw did not refresh it
+    in time. The core must hear of it like a cap or a local close, as a dead-man (the whole
+    cycle ends, nothing latches), on the channel's own loop."""
+    fake, link = bridge
+    notices(link, 0.5)  # the binding's own notice
+    fake.send("OFF", 1, "deadline")
+    got = notices(link)
+    assert got == [ChannelNotice("dead_man", 1, "relay 1 outlived its deadline unrefreshed")]
+    # How the daemon hands it to the core: by the valve's loop in the default wiring.
+    wiring = wiring_from_config(default_config())
+    loop = next(name for name, ch in wiring.valve_channels.items() if ch == 1)
+    assert wiring.notice(got[0]) == BridgeNotice(
+        "dead_man", loop, "relay 1 outlived its deadline unrefreshed"
+    )
 
 
 def test_a_dead_man_trip_is_told_once_and_cleared_only_after_the_core_has_seen_it(
