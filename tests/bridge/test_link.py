@@ -3,6 +3,9 @@
 The test plays the Pico: it answers the handshake, then says what a bridge may say (and a
 great deal a bridge never would). The link must turn what the bridge did by itself into
 notices for the core, and no frame, however mangled its fields, may stop its reader.
+
+The link's timing (the refresh of every ON, its deadline, the retries) is tested on a manual
+clock instead, against an in-memory port (``MemoryPort``): no sleeps, exact times.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from zcw.app.clock import MonotonicClock
 from zcw.app.daemon import Daemon
 from zcw.app.wiring import wiring_from_config
 from zcw.config import default_config
-from zcw.domain.model import Request, Source
+from zcw.domain.model import BridgeNotice, Relays, Request, Source
 from zcw.ports import ChannelNotice, HardwareState, RelayCommand
 
 ROM = "28aa000000000001"
@@ -174,6 +177,25 @@ def test_a_refused_on_and_a_cap_become_notices(bridge: tuple[FakeBridge, SerialB
     assert notices(link) == [ChannelNotice("cap", 0, "relay 0 was on for 600 s in one stretch")]
 
 
+def test_a_relay_off_at_its_deadline_is_a_dead_man_notice_for_its_loop(
+    bridge: tuple[FakeBridge, SerialBridge],
+) -> None:
+    """``OFF,<ch>,deadline``: the bridge switched a relay off because zcw did not refresh it
+    in time. The core must hear of it like a cap or a local close, as a dead-man (the whole
+    cycle ends, nothing latches), on the channel's own loop."""
+    fake, link = bridge
+    notices(link, 0.5)  # the binding's own notice
+    fake.send("OFF", 1, "deadline")
+    got = notices(link)
+    assert got == [ChannelNotice("dead_man", 1, "relay 1 outlived its deadline unrefreshed")]
+    # How the daemon hands it to the core: by the valve's loop in the default wiring.
+    wiring = wiring_from_config(default_config())
+    loop = next(name for name, ch in wiring.valve_channels.items() if ch == 1)
+    assert wiring.notice(got[0]) == BridgeNotice(
+        "dead_man", loop, "relay 1 outlived its deadline unrefreshed"
+    )
+
+
 def test_a_dead_man_trip_is_told_once_and_cleared_only_after_the_core_has_seen_it(
     bridge: tuple[FakeBridge, SerialBridge],
 ) -> None:
@@ -232,6 +254,161 @@ def test_the_users_reset_clears_the_bridges_latches(
     clears = fake.kinds().count("CLR")
     link.reset_latches()
     wait(lambda: fake.kinds().count("CLR") == clears + 1, "CLR on reset")
+
+
+# -- timing, on an injected clock: refresh and retries ------------------------------------
+
+
+class MemoryPort:
+    """The Pico's side of a serial port held in memory, for the link on a manual clock.
+
+    It answers every frame with ACK except the kinds in ``silent`` (as a bridge whose answers
+    are lost), and records what the host wrote with the clock's time. ``settle()`` waits
+    until the link's reader has handled every byte it was given: the reader only reads again
+    once it has taken the frames of its last read, so "back in read() with nothing left"
+    means done. That makes each step deterministic with no sleeps in the test's clock.
+    """
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+        self.silent: set[str] = set()
+        self.sent: list[tuple[float, bytes, Frame]] = []  # (time, raw bytes, frame)
+        self._inbox = bytearray()
+        self._decoder = Decoder()
+        self._cond = threading.Condition()
+        self._waiting = False  # the reader is in read() and took nothing since it came back
+        self._seq = 0
+
+    @property
+    def in_waiting(self) -> int:
+        with self._cond:
+            return len(self._inbox)
+
+    def read(self, size: int) -> bytes:
+        with self._cond:
+            self._waiting = True
+            self._cond.notify_all()
+            if not self._inbox:
+                self._cond.wait(0.05)  # as the real port's read timeout
+            data = bytes(self._inbox[:size])
+            del self._inbox[:size]
+            if data:
+                self._waiting = False
+            return data
+
+    def write(self, data: bytes) -> int:
+        with self._cond:
+            for frame in self._decoder.feed(data):
+                self.sent.append((self.now(), data, frame))
+                if frame.kind not in self.silent:
+                    self._seq = self._seq % 0xFFFF + 1
+                    self._inbox += encode(self._seq, "ACK", (frame.seq,))
+            self._cond.notify_all()
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+    def settle(self, timeout_s: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._inbox or not self._waiting:
+                left = deadline - time.monotonic()
+                assert left > 0, "the link's reader did not take what the port gave it"
+                self._cond.wait(left)
+
+    def sets(self) -> list[tuple[float, bytes, Frame]]:
+        return [s for s in self.sent if s[2].kind == "SET"]
+
+
+@pytest.fixture
+def on_a_clock() -> Iterator[tuple[MemoryPort, SerialBridge, list[float]]]:
+    now = [0.0]
+    port = MemoryPort(lambda: now[0])
+    link = SerialBridge(
+        "memory", sensors={"bathroom": ROM}, clock=lambda: now[0], opener=lambda _p, _b: port
+    )
+    port.settle()
+    assert link.online, link.problem
+    yield port, link, now
+    link.close()
+
+
+def step(
+    port: MemoryPort, link: SerialBridge, now: list[float], until_s: float, cmd: RelayCommand
+) -> None:
+    """The daemon's ticks: ``apply(cmd)`` every 0.25 s (exact in binary) up to ``until_s``."""
+    while now[0] <= until_s:
+        link.apply(cmd)
+        port.settle()
+        now[0] += 0.25
+
+
+def test_an_on_relay_is_refreshed_every_second_with_the_daemons_5_s_deadline(
+    on_a_clock: tuple[MemoryPort, SerialBridge, list[float]],
+) -> None:
+    """docs/safety.md, layer 2: every ON goes out again once a second, carrying a deadline
+    of 5 s (the wiring's, in ms on the wire), so four refreshes can be lost before the bridge
+    drops the relay by itself. With nothing else to say the link sends HB every 0.5 s."""
+    port, link, now = on_a_clock
+    wiring = wiring_from_config(default_config())
+    cmd = wiring.command(Relays(pump=True, valves=dict.fromkeys(wiring.valve_channels, True)))
+    valve = str(wiring.valve_channels["bathroom"])
+    step(port, link, now, 4.0, cmd)
+    sets = [(t, f.fields) for t, _, f in port.sets()]
+    # The valve before the pump, every whole second, each ON for 5000 ms.
+    assert sets == [
+        (t, (ch, "1", "5000")) for t in (0.0, 1.0, 2.0, 3.0, 4.0) for ch in (valve, "0")
+    ]
+    assert [t for t, _, f in port.sent if f.kind == "HB"] == [0.5, 1.5, 2.5, 3.5]
+
+
+def test_an_unanswered_command_is_retried_three_times_then_given_up(
+    on_a_clock: tuple[MemoryPort, SerialBridge, list[float]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A SET the bridge acknowledges goes out once. One it never answers goes out again,
+    unchanged (the same seq, so a bridge that did take it answers again without applying it
+    twice), each time ACK_TIMEOUT_S (0.3 s, so the next 0.25 s tick after it) has passed,
+    MAX_RETRIES (3) times; then the link gives up and says so in the log. An OFF given up on
+    is not sent again, and no ON follows it: the bridge's own deadline ends the relay."""
+    port, link, now = on_a_clock
+    on = RelayCommand({1: True}, deadline_s=5.0)
+    off = RelayCommand({1: False}, deadline_s=5.0)
+    step(port, link, now, 0.75, on)
+    assert [(t, f.fields) for t, _, f in port.sets()] == [(0.0, ("1", "1", "5000"))]  # ACKed
+
+    port.silent = {"SET"}
+    del port.sent[:]
+    start = now[0]  # 1.0: the ON's refresh is due too, but the OFF replaces it
+    with caplog.at_level("WARNING", logger="zcw.bridge"):
+        step(port, link, now, start + 6.0, off)
+    sets = port.sets()
+    assert [t - start for t, _, _ in sets] == [0.0, 0.5, 1.0, 1.5]  # 1 + 3 retries
+    assert {raw for _, raw, _ in sets} == {sets[0][1]}  # byte for byte the same frame
+    assert sets[0][2].fields == ("1", "0", "0")
+    assert [r.getMessage() for r in caplog.records if "did not acknowledge" in r.getMessage()] == [
+        f"bridge did not acknowledge {sets[0][1]!r} after 3 retries"
+    ]
+
+
+def test_an_unanswered_on_is_given_up_but_its_refresh_goes_on_with_a_new_seq(
+    on_a_clock: tuple[MemoryPort, SerialBridge, list[float]],
+) -> None:
+    """Giving up on one SET does not give up on the relay: while the core still wants it ON
+    the refresh goes out every second as a new command, each retried 3 times in its turn."""
+    port, link, now = on_a_clock
+    port.silent = {"SET"}
+    step(port, link, now, 6.0, RelayCommand({1: True}, deadline_s=5.0))
+    by_seq: dict[int, list[float]] = {}
+    for t, _, f in port.sets():
+        assert f.fields == ("1", "1", "5000")
+        by_seq.setdefault(f.seq, []).append(t)
+    firsts = sorted(times[0] for times in by_seq.values())
+    assert firsts == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    for times in by_seq.values():
+        if times[0] <= 4.0:  # old enough to have run out of retries by t = 6
+            assert times == [times[0] + d for d in (0.0, 0.5, 1.0, 1.5)]
 
 
 FIELDS = [

@@ -90,6 +90,27 @@ def test_the_dead_man_aborts_at_once_and_clears_with_the_next_cycle() -> None:
     assert faults(r) == {}
 
 
+def test_a_valve_off_at_its_deadline_ends_the_whole_cycle_not_just_its_loop() -> None:
+    """The link passes ``OFF,<ch>,deadline`` on as a dead-man on that valve's loop. A relay
+    that outlived its deadline means zcw's refreshes stopped reaching the bridge: the other
+    loop must not keep heating on a link that just failed, so everything goes off."""
+    r = rig(BATH, KITCHEN)
+    r.request("start", "bathroom")
+    r.request("start", "kitchen")
+    r.run(3.0)
+    assert r.relays is not None and r.relays.pump and r.relays.valves["kitchen"]
+    r.notify("dead_man", "bathroom", "relay 1 outlived its deadline unrefreshed")
+    d = r.tick()
+    assert d.relays.all_off
+    assert faults(r) == {("bridge_dead_man", None): False}
+    assert ("cycle_aborted", "bridge_dead_man") in [(e.kind, e.reason) for e in r.events]
+    assert "relay 1 outlived its deadline unrefreshed" in r.controller.faults[0].message
+    r.run(5.0)
+    assert r.relays is not None and r.relays.all_off
+    r.request("start", "bathroom")
+    assert faults(r) == {}
+
+
 def test_a_cap_latches_everything_off_until_reset() -> None:
     r = rig()
     r.request("start")
