@@ -165,7 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--strategy", action="append", default=[], metavar="NAME")
     bench.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     bench.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
-    bench.add_argument("--json", action="store_true", help="print the §6 JSON")
+    bench.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as strict JSON (fields: docs/benchmark.md)",
+    )
     bench.add_argument(
         "--scenario",
         choices=("day", "week"),

@@ -54,16 +54,20 @@ def main() -> int:
     )
     ap.add_argument("--progress", action="store_true", help="a line per simulated hour on stderr")
     args = ap.parse_args()
-    summary = run(
-        Options(
-            days=args.days,
-            seed=args.seed,
-            house=args.house,
-            workdir=args.workdir,
-            progress=args.progress,
-            rate_scale=args.rate_scale,
+    try:
+        summary = run(
+            Options(
+                days=args.days,
+                seed=args.seed,
+                house=args.house,
+                workdir=args.workdir,
+                progress=args.progress,
+                rate_scale=args.rate_scale,
+            )
         )
-    )
+    except KeyboardInterrupt:
+        print("soak interrupted: no summary (SIGUSR1 ends a soak early with one)", file=sys.stderr)
+        return 130
     failed = verdict(summary)
     summary["verdict"] = "fail: " + "; ".join(failed) if failed else "pass"
     if args.json:

@@ -1262,9 +1262,13 @@ def run(opts: Options) -> dict[str, Any]:
 
     threading.excepthook = on_thread
     sys.unraisablehook = on_unraisable
+    # SIGTERM (kill, a CI timeout) tears the soak down as Ctrl-C does: without it the
+    # mosquitto brokers it started outlive it.
+    on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         summary = asyncio.run(soak.run())
     finally:
+        signal.signal(signal.SIGTERM, on_term)
         threading.excepthook, sys.unraisablehook = thread_hook, unraisable_hook
         root.handlers = saved[1]
         root.setLevel(saved[0])

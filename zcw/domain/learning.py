@@ -23,9 +23,10 @@ rather than minutes of hot water into the cold line. ``zcw reset``, which the fa
 for once the sensor is re-seated, forgets it again.
 
 **Arrival, for a sensor that sees fronts late.** After each lone loop's cycle, the
-reconstruction (with the learned τ) shows when the water itself crossed ``ready_c``: the
-cycle's true arrival, pump start → hot; and, from a cooled pipe, the fit tells how far past
-the cold-line limit the water was when the estimate stopped the pump.
+reconstruction (with the learned τ) shows when the water itself crossed the stop's aim
+(``ready_c`` + STANDING_TARGET_K, where the estimate aims too): the cycle's true arrival;
+and, from a cooled pipe, the fit tells how far past the cold-line limit the water was when
+the estimate stopped the pump.
 A storage tank's step front (H3) outruns any look-ahead from a lagging clamp, yet it arrives
 at a time set by how warm the pipe was at the start, within a fraction of a second, cycle
 after cycle. Where the estimate is known to stop too late and a line through (reading at the
@@ -126,7 +127,7 @@ class Learned:
     rise_s: float | None = None
     # Cycles in a row whose first warming a slug held back (see after_slug).
     slug_cycles: int = 0
-    # (reading at the start, pump on → water at ready_c) of the latest lone-loop cycles.
+    # (reading at the start, pump on → water at the stop's aim) of the latest lone-loop cycles.
     arrivals: tuple[tuple[float, float], ...] = ()
     # The last stop on the learned arrival left the water clearly short of ready_c: the next
     # cycle stops on the estimate, and measures the arrival again.
@@ -205,8 +206,8 @@ class Learned:
         return replace(self, slug_cycles=self.slug_cycles + 1)
 
     def with_arrival(self, start_c: float, arrival_s: float) -> Learned:
-        """A cycle from a pipe reading ``start_c`` had its water at ready_c ``arrival_s``
-        after pump on."""
+        """A cycle from a pipe reading ``start_c`` had its water at the stop's aim
+        ``arrival_s`` after pump on."""
         point = (round(start_c, 2), round(arrival_s, 2))
         return replace(self, arrivals=(*self.arrivals, point)[-ARRIVAL_POINTS:])
 
@@ -573,8 +574,11 @@ class LagTrace:
         on, off = self.pump_s
         # The water moves until the valve closes, a valve lag after the pump stopped.
         crossed = crossing_s(self.samples, tau_s, ready_c, (on, off + lag_s))
-        if crossed is not None and self._front_arrived(crossed - on, learned.transit_s):
-            learned = learned.with_arrival(self.start_c, crossed - on)
+        # The line is of the water's arrival where the estimate aims it, not at ready_c: on a
+        # steep front a stop timed for ready_c itself left it short as often as not.
+        aimed = crossing_s(self.samples, tau_s, ready_c + STANDING_TARGET_K, (on, off + lag_s))
+        if aimed is not None and self._front_arrived(aimed - on, learned.transit_s):
+            learned = learned.with_arrival(self.start_c, aimed - on)
         if not self.on_arrival:
             # A warm pipe's stop on the estimate judges neither the estimate (sensor_over_c
             # measures cooled-pipe fronts) nor the line. A cooled one's arrival is on the line
