@@ -99,7 +99,8 @@ def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
-    assert "file not found" in str(info.value) and "without -c" in str(info.value)
+    # Not "run without -c": with no config zcw no longer falls back to a built-in one.
+    assert "file not found" in str(info.value) and "zcw setup" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -377,9 +377,11 @@ def _house_config(house: str) -> Config:
     return simulation_config(cfg, house)
 
 
-def _config_check(path: Path | None, console: Console) -> int:
+def _config_check(explicit: Path | None, console: Console) -> int:
+    # Outside the try: with no file anywhere there is nothing to call invalid, and main() prints
+    # find_config's error (where it looked, what to do) as `zcw run` and `zcw status` do.
+    path = find_config(explicit)
     try:
-        path = find_config(path)
         cfg = load_config(path)
     except ConfigError as err:
         console.print(
@@ -388,11 +390,10 @@ def _config_check(path: Path | None, console: Console) -> int:
             soft_wrap=True,
         )
         return EXIT_USAGE
-    where = str(path) if path else "built-in default"
     loops = ", ".join(lc.name for lc in cfg.loops)
     out = _out()
     out.print(
-        f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
+        f"[green]{path}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
     )
     for warning in advice(cfg):
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)

@@ -970,8 +970,8 @@ def load_config(path: Path) -> Config:
                 ConfigProblem(
                     where,
                     "file not found",
-                    "create it (copy one of config/*.toml), or run without -c "
-                    "to use the built-in default",
+                    "check the path; to write one for your bridge, run `zcw setup` "
+                    "(or copy one of config/*.toml)",
                 )
             ]
         ) from None

@@ -40,7 +40,9 @@ def zcw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ZCW, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-@pytest.mark.parametrize("command", [["run"], ["bridge", "info"], ["status"]])
+@pytest.mark.parametrize(
+    "command", [["run"], ["bridge", "info"], ["status"], ["config", "check"]]
+)
 def test_with_no_config_zcw_says_where_it_looked_and_what_to_do(
     tmp_path: Path, command: list[str]
 ) -> None:
@@ -52,6 +54,7 @@ def test_with_no_config_zcw_says_where_it_looked_and_what_to_do(
     assert f"{tmp_path}/.config/zcw/zcw.toml" in text
     assert "zcw setup" in text and "zcw run --sim" in text
     assert "Traceback" not in text
+    assert "None" not in text  # `config check` once printed "None: invalid"
 
 
 def test_zcw_config_and_a_global_dash_c_are_both_honoured(tmp_path: Path) -> None:
