@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from zcw.adapters.systemd import SystemdNotifier
 from zcw.app.service import READY_ANYWAY_S, ServiceWatch
-from zcw.app.sim import build_sim
+from zcw.app.sim import SimRig, build_sim
 from zcw.config import default_config
 from zcw.testing.processes import config_with_socket, reap
 
@@ -147,41 +147,38 @@ def test_ready_waits_for_the_bridge_up_to_its_bound(
     sock, path = notify_socket
     env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "4000000"}
 
-    def daemon_offline() -> tuple[Callable[[float], None], list[float]]:
+    def offline_daemon() -> tuple[SimRig, list[float]]:
+        """The simulated daemon with its bridge not answering (the Pico unplugged), watched
+        on a clock of its own."""
         rig = build_sim(default_config())
-        rig.hardware.online = False  # the Pico unplugged, or not answering
+        rig.hardware.online = False
         now = [0.0]
         rig.daemon.observe(ServiceWatch(SystemdNotifier(env), clock=lambda: now[0]))
+        return rig, now
 
-        def tick_for(seconds: float) -> None:
-            end = now[0] + seconds
-            while now[0] < end - 1e-9:
-                now[0] += 0.25
-                rig.clock.advance(0.25)
-                rig.daemon.tick()
-
-        def run(seconds: float, *, online: bool | None = None) -> None:
-            if online is not None:
-                rig.hardware.online = online
-            tick_for(seconds)
-
-        return run, now
+    def tick_for(rig: SimRig, now: list[float], seconds: float) -> None:
+        end = now[0] + seconds
+        while now[0] < end - 1e-9:
+            now[0] += 0.25
+            rig.clock.advance(0.25)
+            rig.daemon.tick()
 
     # The bridge never comes: nothing but STATUS until the bound, then READY.
-    run, now = daemon_offline()
-    run(READY_ANYWAY_S - 1.0)
+    rig, now = offline_daemon()
+    tick_for(rig, now, READY_ANYWAY_S - 1.0)
     waiting = [m for _, m in received(sock)]
     assert "READY=1" not in waiting and "WATCHDOG=1" not in waiting, waiting
     assert any(m.startswith("STATUS=") and "bridge" in m for m in waiting), waiting
-    run(1.0)
+    tick_for(rig, now, 1.0)
     late = [m for _, m in received(sock)]
     assert late[:1] == ["READY=1"], late
-    assert late[1].startswith("STATUS=") and "bridge" in late[1], late
+    assert late[1].startswith("STATUS=") and "bridge_offline" in late[1], late
 
-    # The bridge comes after 10 s: READY then, not at the bound.
-    run, now = daemon_offline()
-    run(10.0)
+    # The bridge answers after 10 s: READY then, not at the bound.
+    rig, now = offline_daemon()
+    tick_for(rig, now, 10.0)
     assert "READY=1" not in [m for _, m in received(sock)]
-    run(0.25, online=True)
+    rig.hardware.online = True
+    tick_for(rig, now, 0.25)
     assert "READY=1" in [m for _, m in received(sock)]
     assert now[0] < READY_ANYWAY_S
