@@ -32,6 +32,7 @@ from zcw.config import (
 )
 from zcw.errors import ControlSocketError, ZcwError
 from zcw.ui.wording import (
+    commission_failure,
     commission_figures,
     commission_verdict,
     event_text,
@@ -646,8 +647,18 @@ def _commission(args: argparse.Namespace, out: Console) -> int:
 
 def _commission_result(item: dict[str, Any], out: Console) -> int:
     if not item.get("ok"):
-        why = item.get("error") or outcome_text(str(item.get("reason") or "no result"))
-        out.print(f"commissioning did not finish: {why}", style="red", highlight=False)
+        # A sentence (what happened, what to do), never the bare reason code ("rest").
+        why = (
+            f"commissioning did not start: {item['error']}"
+            if item.get("error")
+            else commission_failure(
+                str(item.get("reason") or "no_result"),
+                str(item.get("loop") or "LOOP"),
+                refused=bool(item.get("refused")),
+                retry_in_s=item.get("retry_in_s"),
+            )
+        )
+        out.print(why, style="red", highlight=False)
         return EXIT_FAIL
     learned = item.get("learned") or {}
     verdict = commission_verdict(learned, guarded=bool(item.get("guarded")))

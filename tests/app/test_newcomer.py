@@ -175,6 +175,16 @@ def test_refusals_say_what_to_do_and_none_or_inf_never_leak(tmp_path: Path) -> N
         rest = zcw(env, "start", "-c", str(cfg))
         assert rest.returncode == 1
         assert "the pump rests between cycles; try again in" in rest.stdout
+        # Commissioning refused the same way ends on a sentence, not the bare code "rest".
+        refused = zcw(env, "commission", "-c", str(cfg))
+        said = " ".join(refused.stdout.split())
+        assert refused.returncode == 1, refused
+        assert "not started bathroom: the pump rests between cycles; try again in" in said
+        assert (
+            "commissioning did not start, so nothing was measured: the pump rests between "
+            "cycles. Run `zcw commission bathroom` again after the rest (it ends in"
+        ) in said
+        assert not refused.stdout.rstrip().endswith(": rest"), refused.stdout
         status = zcw(env, "status", "-c", str(cfg))
         assert status.returncode == 0
         assert "None" not in status.stdout and "inf" not in status.stdout
