@@ -20,8 +20,16 @@ from zcw.testing.processes import read_until, reap
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def build_leftovers() -> dict[str, int]:
+    """What a build of the clone in place writes there (``build/``, ``*.egg-info``), with
+    each file's mtime: an install-pi run as root must leave the user's clone as it was."""
+    found = [ROOT / "build", *ROOT.glob("*.egg-info"), *ROOT.glob("*.egg-info/*")]
+    return {str(p.relative_to(ROOT)): p.stat().st_mtime_ns for p in found if p.exists()}
+
+
 def test_install_setup_and_status_with_no_dash_c(tmp_path: Path) -> None:
     root = tmp_path / "root"
+    clone_before = build_leftovers()
     for _ in range(2):  # the second run upgrades in place and changes nothing else
         out = subprocess.run(
             [str(ROOT / "scripts" / "install-pi"), "--root", str(root)],
@@ -37,6 +45,7 @@ def test_install_setup_and_status_with_no_dash_c(tmp_path: Path) -> None:
     assert "ExecStart=/opt/zcw/.venv/bin/zcw run -c /etc/zcw/zcw.toml" in unit
     assert (root / "etc" / "udev" / "rules.d" / "99-zcw-bridge.rules").exists()
     assert "sudo zcw setup" in out.stdout
+    assert build_leftovers() == clone_before  # built out of the clone, not in it
 
     # The "Pico": the emulator as its own process, its pty behind a stable name.
     link = root / "dev" / "zcw-bridge"
