@@ -99,7 +99,8 @@ def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
-    assert "file not found" in str(info.value) and "without -c" in str(info.value)
+    # Not "run without -c": with no config zcw no longer falls back to a built-in one.
+    assert "file not found" in str(info.value) and "zcw setup" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -207,14 +208,27 @@ def test_config_check_examples_and_missing_file(tmp_path: Path) -> None:
         (("max_run_s = 180", 'max_run_s = "long"'), "loops.bathroom.max_run_s"),
         (("max_run_s = 180", "max_run_s = 900"), "loops.bathroom.max_run_s"),
         (('sensor = "bathroom"', ""), "loops.bathroom.sensor"),
+        # A sensor named but not in [sensors] (a typo): the key and the table, not the wiring.
+        (
+            ('sensor = "bathroom"', 'sensor = "bathrom"'),
+            "loops.bathroom.sensor: sensor 'bathrom' is not in the [sensors] table",
+        ),
         (("[control]", "[control"), "c.toml:"),
     ],
-    ids=["unknown-key", "wrong-type", "bound", "missing-loop-sensor", "invalid-toml"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "bound",
+        "missing-loop-sensor",
+        "loop-sensor-not-in-sensors-table",
+        "invalid-toml",
+    ],
 )
 def test_config_check_exits_2_naming_key_and_fix(
     tmp_path: Path, edit: tuple[str, str], needle: str
 ) -> None:
     path = tmp_path / "c.toml"
+    assert edit[0] in BASE
     path.write_text(BASE.replace(edit[0], edit[1], 1))
     out = subprocess.run(
         [sys.executable, "-m", "zcw", "config", "check", "-c", str(path)],

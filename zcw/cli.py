@@ -32,6 +32,7 @@ from zcw.config import (
 )
 from zcw.errors import ControlSocketError, ZcwError
 from zcw.ui.wording import (
+    commission_failure,
     commission_figures,
     commission_verdict,
     event_text,
@@ -381,9 +382,11 @@ def _house_config(house: str) -> Config:
     return simulation_config(cfg, house)
 
 
-def _config_check(path: Path | None, console: Console) -> int:
+def _config_check(explicit: Path | None, console: Console) -> int:
+    # Outside the try: with no file anywhere there is nothing to call invalid, and main() prints
+    # find_config's error (where it looked, what to do) as `zcw run` and `zcw status` do.
+    path = find_config(explicit)
     try:
-        path = find_config(path)
         cfg = load_config(path)
     except ConfigError as err:
         console.print(
@@ -392,11 +395,10 @@ def _config_check(path: Path | None, console: Console) -> int:
             soft_wrap=True,
         )
         return EXIT_USAGE
-    where = str(path) if path else "built-in default"
     loops = ", ".join(lc.name for lc in cfg.loops)
     out = _out()
     out.print(
-        f"[green]{where}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
+        f"[green]{path}: valid[/] ({cfg.topology}, loops: {loops}, bridge: {cfg.bridge.port})"
     )
     for warning in advice(cfg):
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
@@ -649,8 +651,18 @@ def _commission(args: argparse.Namespace, out: Console) -> int:
 
 def _commission_result(item: dict[str, Any], out: Console) -> int:
     if not item.get("ok"):
-        why = item.get("error") or outcome_text(str(item.get("reason") or "no result"))
-        out.print(f"commissioning did not finish: {why}", style="red", highlight=False)
+        # A sentence (what happened, what to do), never the bare reason code ("rest").
+        why = (
+            f"commissioning did not start: {item['error']}"
+            if item.get("error")
+            else commission_failure(
+                str(item.get("reason") or "no_result"),
+                str(item.get("loop") or "LOOP"),
+                refused=bool(item.get("refused")),
+                retry_in_s=item.get("retry_in_s"),
+            )
+        )
+        out.print(why, style="red", highlight=False)
         return EXIT_FAIL
     learned = item.get("learned") or {}
     verdict = commission_verdict(learned, guarded=bool(item.get("guarded")))

@@ -970,8 +970,8 @@ def load_config(path: Path) -> Config:
                 ConfigProblem(
                     where,
                     "file not found",
-                    "create it (copy one of config/*.toml), or run without -c "
-                    "to use the built-in default",
+                    "check the path; to write one for your bridge, run `zcw setup` "
+                    "(or copy one of config/*.toml)",
                 )
             ]
         ) from None
@@ -985,7 +985,11 @@ def load_config(path: Path) -> Config:
                 ConfigProblem(
                     where,
                     "permission denied",
-                    f"make it readable by this user (e.g. `sudo chgrp zcw {path}`)",
+                    # /etc/zcw is 0750 root:zcw: most often the user is not in group zcw yet.
+                    "make it readable by this user: join its group (`sudo usermod -aG zcw "
+                    "$USER`, then log in again), or if the file is not the group's, "
+                    f"`sudo chgrp zcw {path} && sudo chmod 640 {path}`; meanwhile `sudo zcw …` "
+                    "works",
                 )
             ]
         ) from None

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hil.bench.pool import worker_pool
 from hil.bench.runner import merge_runs, run_day, summarise
 from hil.bench.strategies import STRATEGIES
 from hil.house import available_houses, load_house
@@ -25,36 +25,41 @@ from hil.house_config import house_warnings
 Job = tuple[str, str, int, int, bool]
 
 
-def _job(args: Job) -> dict[str, Any]:
+def _job(indexed: tuple[int, Job]) -> tuple[int, dict[str, Any]]:
     logging.getLogger("zcw").setLevel(logging.CRITICAL)  # the daemon's own logs are noise here
-    return run_day(*args)
+    index, args = indexed
+    return index, run_day(*args)
 
 
 def _run_jobs(jobs: list[Job], workers: int, progress: Console | None) -> list[dict[str, Any]]:
-    """Every job's result, in the jobs' order, with progress from the first second."""
+    """Every job's result, in the jobs' order, with progress from the first second. An
+    interrupt ends the workers at once (hil.bench.pool) and is raised here."""
     results: list[dict[str, Any] | None] = [None] * len(jobs)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+    with worker_pool(workers) as pool:
+        done = pool.imap_unordered(_job, enumerate(jobs))
         if progress is None:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
+            for index, result in done:
+                results[index] = result
         else:
-            _follow(futures, results, progress, workers)
+            _follow(done, results, progress, workers)
     return [r for r in results if r is not None]
 
 
 def _follow(
-    futures: dict[Any, int], results: list[dict[str, Any] | None], out: Console, workers: int
+    done: Iterator[tuple[int, dict[str, Any]]],
+    results: list[dict[str, Any] | None],
+    out: Console,
+    workers: int,
 ) -> None:
-    total = len(futures)
+    total = len(results)
     out.print(f"zcw bench: {total} simulated days on {workers} workers…", highlight=False)
     if not out.is_terminal:  # a plain line every ~10 %, since no bar is drawn
         step, started = max(total // 10, 1), time.monotonic()
-        for done, future in enumerate(as_completed(futures), 1):
-            results[futures[future]] = future.result()
-            if done % step == 0 or done == total:
+        for count, (index, result) in enumerate(done, 1):
+            results[index] = result
+            if count % step == 0 or count == total:
                 elapsed = time.monotonic() - started
-                out.print(f"  {done}/{total} days ({elapsed:.0f} s)", highlight=False)
+                out.print(f"  {count}/{total} days ({elapsed:.0f} s)", highlight=False)
         return
     columns = (
         TextColumn("simulating days"),
@@ -64,8 +69,8 @@ def _follow(
     )
     with Progress(*columns, console=out, transient=True) as bar:
         task = bar.add_task("days", total=total)
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
+        for index, result in done:
+            results[index] = result
             bar.advance(task)
 
 
@@ -164,14 +169,18 @@ def main(
         )
         return 2
     err = Console(stderr=True)
-    report = bench(
-        houses,
-        strategies,
-        range(seed, seed + seeds),
-        progress=err,
-        learning_days=learning_days,
-        commission=commission,
-    )
+    try:
+        report = bench(
+            houses,
+            strategies,
+            range(seed, seed + seeds),
+            progress=err,
+            learning_days=learning_days,
+            commission=commission,
+        )
+    except KeyboardInterrupt:
+        err.print("zcw bench: interrupted; its workers are stopped, and there is no table")
+        return 1
     if as_json:
         print(to_json(report))
     else:

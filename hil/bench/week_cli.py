@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from hil.bench.pool import worker_pool
 from hil.bench.week import WEEK_STRATEGIES, finite, run_week
 from hil.house import available_houses
 
@@ -44,15 +44,16 @@ def week_bench(
     houses = list(dict.fromkeys(houses))
     jobs = [(h, s, seed) for h in houses for s in strategies for seed in seeds]
     results: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Its exit ends the workers at once, also on an interrupt (hil.bench.pool).
+    with worker_pool(workers) as pool:
         if progress is not None:
             with Progress(console=progress, transient=True) as bar:
                 task = bar.add_task("simulating fortnights", total=len(jobs))
-                for result in pool.map(_job, jobs):
+                for result in pool.imap(_job, jobs):
                     results.append(result)
                     bar.advance(task)
         else:
-            results = list(pool.map(_job, jobs))
+            results = list(pool.imap(_job, jobs))
     done = list(zip(jobs, results, strict=True))
     runs = []
     for house in houses:
@@ -133,9 +134,12 @@ def main(
             f"unknown week strategy {unknown[0]!r}; choose from {', '.join(WEEK_STRATEGIES)}"
         )
         return 2
-    report = week_bench(
-        houses, strategies, range(seed, seed + seeds), progress=Console(stderr=True)
-    )
+    err = Console(stderr=True)
+    try:
+        report = week_bench(houses, strategies, range(seed, seed + seeds), progress=err)
+    except KeyboardInterrupt:
+        err.print("zcw bench: interrupted; its workers are stopped, and there is no table")
+        return 1
     if as_json:
         print(json.dumps(report, allow_nan=False))
     else:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,55 @@ def test_learned_transit_is_stored_and_restored_by_the_next_daemon(tmp_path: Pat
     with Store(db) as store:
         HistoryRecorder(store).restore(again.daemon.controller.restore_learned)
     assert again.daemon.controller.learned["bathroom"] == taught
+
+
+def test_what_a_loop_learned_follows_its_sensor_rom_through_the_daemons_wiring(
+    tmp_path: Path,
+) -> None:
+    """What the daemon learned for a loop comes back on the next start only while the loop's
+    sensor (its ROM id in [sensors]) is the same one: build_adapters keys the store's learning
+    to it. A replaced sensor starts afresh, and stays so across restarts."""
+    import asyncio
+
+    from zcw.app.compose import build_adapters
+
+    @contextmanager
+    def daemon_with(rom: str) -> Iterator[SimRig]:
+        """A daemon as `zcw run` builds it: the simulated plant, the adapters on the store;
+        shut down as `zcw run` does (the adapters' closers, then the store)."""
+        base = default_config()
+        cfg = base.model_copy(
+            update={
+                "sensors": {"bathroom": rom},
+                "store": base.store.model_copy(update={"path": tmp_path / "history.db"}),
+            }
+        )
+        rig = build_sim(cfg)
+        adapters = build_adapters(cfg, rig.daemon)
+        assert adapters.store is not None
+        try:
+            yield rig
+        finally:
+
+            async def close() -> None:
+                for closer in adapters.closers:
+                    await closer()
+
+            asyncio.run(close())
+            adapters.store.close()
+
+    with daemon_with("28aa000000000001") as first:
+        assert first.daemon.controller.learned["bathroom"].transit_s is None
+        settle(first, 5.0)
+        first.daemon.submit(Request("start", Source.CLI))
+        run_until(first, lambda s: any(e.kind == "hot_ready" for e in s.events), 120.0)
+        settle(first, 3.0)
+        taught = first.daemon.controller.learned["bathroom"]
+        assert taught.transit_s is not None
+    # The same sensor (a ROM id is hex: its case does not make it another): restored.
+    with daemon_with("28AA000000000001") as same:
+        assert same.daemon.controller.learned["bathroom"] == taught
+    # The sensor replaced: the loop learns afresh, on this start and on the next.
+    for _ in range(2):
+        with daemon_with("28bb000000000002") as swapped:
+            assert swapped.daemon.controller.learned["bathroom"].transit_s is None

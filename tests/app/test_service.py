@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from zcw.adapters.systemd import SystemdNotifier
-from zcw.app.service import ServiceWatch
-from zcw.app.sim import build_sim
+from zcw.app.service import READY_ANYWAY_S, ServiceWatch
+from zcw.app.sim import SimRig, build_sim
 from zcw.config import default_config
 from zcw.testing.processes import config_with_socket, reap
 
@@ -136,3 +136,49 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     )
     out = subprocess.run(["systemd-analyze", "verify", str(here)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_ready_waits_for_the_bridge_up_to_its_bound(
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    """READY=1 is withheld while the bridge is offline, with STATUS saying why; it goes out
+    the moment the bridge comes online, or at READY_ANYWAY_S if it never does (a Pico left
+    unplugged is a running service that says what is wrong, not a start that times out)."""
+    sock, path = notify_socket
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "4000000"}
+
+    def offline_daemon() -> tuple[SimRig, list[float]]:
+        """The simulated daemon with its bridge not answering (the Pico unplugged), watched
+        on a clock of its own."""
+        rig = build_sim(default_config())
+        rig.hardware.online = False
+        now = [0.0]
+        rig.daemon.observe(ServiceWatch(SystemdNotifier(env), clock=lambda: now[0]))
+        return rig, now
+
+    def tick_for(rig: SimRig, now: list[float], seconds: float) -> None:
+        end = now[0] + seconds
+        while now[0] < end - 1e-9:
+            now[0] += 0.25
+            rig.clock.advance(0.25)
+            rig.daemon.tick()
+
+    # The bridge never comes: nothing but STATUS until the bound, then READY.
+    rig, now = offline_daemon()
+    tick_for(rig, now, READY_ANYWAY_S - 1.0)
+    waiting = [m for _, m in received(sock)]
+    assert "READY=1" not in waiting and "WATCHDOG=1" not in waiting, waiting
+    assert any(m.startswith("STATUS=") and "bridge" in m for m in waiting), waiting
+    tick_for(rig, now, 1.0)
+    late = [m for _, m in received(sock)]
+    assert late[:1] == ["READY=1"], late
+    assert late[1].startswith("STATUS=") and "bridge_offline" in late[1], late
+
+    # The bridge answers after 10 s: READY then, not at the bound.
+    rig, now = offline_daemon()
+    tick_for(rig, now, 10.0)
+    assert "READY=1" not in [m for _, m in received(sock)]
+    rig.hardware.online = True
+    tick_for(rig, now, 0.25)
+    assert "READY=1" in [m for _, m in received(sock)]
+    assert now[0] < READY_ANYWAY_S

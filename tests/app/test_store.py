@@ -63,6 +63,14 @@ def test_what_a_loop_learned_is_not_handed_to_another_sensor(tmp_path: Path) -> 
         got.clear()
         HistoryRecorder(store).restore(got.update, {"bathroom": "28bb000000000002"})
         assert got == {}  # a new sensor (or another install): it learns afresh
+        # And stays afresh on the next restart, before it has learned anything itself: the
+        # old sensor's figures must not come back under the new sensor's identity.
+        HistoryRecorder(store).restore(got.update, {"bathroom": "28bb000000000002"})
+        assert got == {}
+        assert "bathroom" not in store.learned()
+        # Nor when the old sensor is put back: what it learned was dropped with the swap.
+        HistoryRecorder(store).restore(got.update, {"bathroom": "28aa000000000001"})
+        assert got == {}
 
 
 def test_retention_keeps_the_file_bounded_and_the_cycles(tmp_path: Path) -> None:

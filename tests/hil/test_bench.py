@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from hil.bench.cli import bench, to_json
 from hil.bench.scenario import WINDOWS
 from hil.bench.strategies import STRATEGIES
 from hil.house import HOUSES_DIR
+from zcw.testing.processes import read_until, reap
 
 EVENT_KEYS = {
     "loop",
@@ -232,3 +236,52 @@ def test_a_refused_request_with_cold_water_is_a_failed_event() -> None:
     # both, so there is no ratio at all.
     assert s["latency_ratio_max"] is None
     assert s["latency_ratio_mean"] is None and s["latency_ratio_p95"] is None
+
+
+def running(pid: int) -> bool:
+    """A process that still runs (a zombie waiting to be reaped runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("to", ["the main process only", "the whole process group"])
+def test_sigint_ends_the_bench_and_its_workers_within_seconds(to: str) -> None:
+    """`kill -INT <pid>` (or `timeout -s INT`) reaches the main process alone: it once waited
+    for its workers to run the whole queue. Ctrl-C at a terminal reaches the whole group."""
+    workers: list[int] = []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zcw", "bench", "--house", "R0", "--house", "H4", "--seeds", "2"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own group: the group's SIGINT must not reach pytest
+    )
+    try:
+        assert proc.stderr is not None
+        read_until(proc.stderr.fileno(), b"simulated days on 2 workers", 60.0)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        end = time.monotonic() + 30.0
+        while len(workers) < 2 and time.monotonic() < end:
+            workers = [int(p) for p in children.read_text().split()]
+            time.sleep(0.1)
+        assert len(workers) == 2, workers
+        if to == "the main process only":
+            os.kill(proc.pid, signal.SIGINT)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=5.0)
+        err = proc.stderr.read().decode()
+        assert proc.returncode == 1, err
+        assert "interrupted; its workers are stopped" in err and "Traceback" not in err
+        end = time.monotonic() + 5.0
+        while any(running(w) for w in workers) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not any(running(w) for w in workers), "orphaned bench workers"
+    finally:
+        reap(proc)
+        for pid in workers:  # a failed run must not leave them simulating for minutes
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -30,7 +30,7 @@ from hil.house import House, load_house
 from hil.plant import Plant
 from zcw.domain.learning import Learned
 from zcw.domain.model import Request, Source
-from zcw.ui.wording import commission_verdict
+from zcw.ui.wording import commission_failure, commission_verdict
 
 READY_C = 36.0
 COOL_S = 3600.0
@@ -144,3 +144,26 @@ def test_a_commissioned_clamp_on_ppr_stops_before_the_front_not_a_litre_after_it
         zcw.tick(0.25)
     zcw.tick(5.0)
     assert plant.cold_line_peak_c < 38.0 and plant.hot_into_cold_l == 0.0
+
+
+@pytest.mark.parametrize(
+    ("reason", "refused", "says"),
+    [
+        ("rest", True, "the pump rests between cycles. Run `zcw commission bathroom` again"),
+        ("not_cooled", True, "the pipe is not cool yet. Run `zcw commission bathroom` again"),
+        ("busy", True, "a cycle is running. Run `zcw commission bathroom` again once"),
+        ("fault", True, "zcw is in fault. Clear it (see `zcw status`)"),
+        ("cycle_stopped", False, "was stopped before it finished, so nothing was stored"),
+        ("no_result", False, "Check that bathroom's sensor sits on its hot pipe"),
+        ("max_run", False, "ended early (hot water did not arrive within max_run_s)"),
+    ],
+)
+def test_commissioning_that_measured_nothing_says_why_and_what_to_do(
+    reason: str, refused: bool, says: str
+) -> None:
+    text = commission_failure(reason, "bathroom", refused=refused, retry_in_s=9.4)
+    assert says in text
+    assert "commission bathroom" in text  # what to run next, with the loop named
+    assert f": {reason}" not in text and not text.endswith(reason)  # never the bare code
+    if reason == "rest":
+        assert "(it ends in 9 s)" in text

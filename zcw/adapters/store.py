@@ -291,6 +291,11 @@ class Store:
                 (loop, json.dumps(data, sort_keys=True), time.time() if at is None else at),
             )
 
+    def forget_learned(self, loop: str) -> None:
+        """Drop what ``loop`` learned (its sensor was replaced: the figures describe another)."""
+        with self.db:
+            self.db.execute("DELETE FROM learned WHERE loop = ?", (loop,))
+
     def learned(self) -> dict[str, dict[str, Any]]:
         """Loop name → stored JSON object; a row that is not a JSON object is skipped."""
         out: dict[str, dict[str, Any]] = {}

@@ -182,7 +182,11 @@ class _CommissionWatch:
             elif e.kind == "hot_ready":
                 self._stopped_s = snap.at_s
             elif e.kind in ("rejected", "cycle_aborted", "cycle_stopped"):
-                return [*out, self._end(False, e.reason or e.kind)]
+                end = self._end(False, e.reason or e.kind)
+                # What the client needs for its closing sentence: whether the cycle never
+                # began (nothing was disturbed) and, for the pump's rest, for how long.
+                end.update(refused=e.kind == "rejected", retry_in_s=e.data.get("retry_in_s"))
+                return [*out, end]
         learned = snap.learned.get(self.loop)
         if learned is not None and learned.commissioned and learned != self.before:
             return [*out, self._end(True, None, learned)]

@@ -138,6 +138,9 @@ class HistoryRecorder:
                         "loop %s: its sensor changed (%s → %s); it learns afresh", name, was, now
                     )
                     del restored[name]
+                    # Off the store too, before the new identity is saved: kept, the next
+                    # restart would find it under the new sensor's identity and hand it back.
+                    self._store.forget_learned(name)
             self._store.save_setting(IDENTITY_KEY, dict(identities))
         self._learned = dict(restored)
         daemon_learned(restored)

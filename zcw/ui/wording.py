@@ -88,6 +88,46 @@ def _refusal(reason: str, e: dict[str, Any]) -> str:
     return reason.replace("_", " ")
 
 
+def commission_failure(
+    reason: str, loop: str, *, refused: bool, retry_in_s: float | None = None
+) -> str:
+    """Why `zcw commission` measured nothing, and what to do: ``refused`` when the cycle
+    never began (``reason`` a refusal code), else why it ended (an outcome, ``cycle_stopped``
+    or ``no_result``)."""
+    again = f"`zcw commission {loop}`"
+    if refused:
+        if reason == "rest":
+            after = "" if retry_in_s is None else f" (it ends in {float(retry_in_s):.0f} s)"
+            todo = (
+                f"the pump rests between cycles. Run {again} again after the rest{after}; "
+                "it starts only from a cooled pipe, which after a cycle takes longer"
+            )
+        elif reason == "not_cooled":
+            todo = f"the pipe is not cool yet. Run {again} again when the line above allows"
+        elif reason == "busy":
+            todo = f"a cycle is running. Run {again} again once it has ended and the pipe cooled"
+        elif reason == "fault":
+            todo = f"zcw is in fault. Clear it (see `zcw status`), then run {again} again"
+        else:
+            todo = f"{_refusal(reason, {})}. Run {again} again"
+        return f"commissioning did not start, so nothing was measured: {todo}."
+    if reason in ("cycle_stopped", "stopped"):
+        return (
+            "commissioning was stopped before it finished, so nothing was stored. "
+            f"Run {again} again once the pipe has cooled."
+        )
+    if reason == "no_result":
+        return (
+            "commissioning gave no result: the sensor did not settle in the time allowed, so "
+            f"nothing was stored. Check that {loop}'s sensor sits on its hot pipe "
+            f"(`zcw bridge info`), then run {again} again once the pipe has cooled."
+        )
+    return (
+        f"commissioning ended early ({outcome_text(reason)}), so nothing was stored. See "
+        f"`zcw status`, and run {again} again once the pipe has cooled."
+    )
+
+
 def learned_text(summary: Mapping[str, Any]) -> str:
     """What a loop learned (``Learned.summary()`` or its JSON) in words, for `zcw status`
     and the log."""
