@@ -4,11 +4,14 @@ No controller here: hypothesis plays a controller that wishes at random (pump an
 flipping, held, dropped), feeds raw sensor samples of every kind (good, 85.0, −127, CRC,
 out of range, jumps, silence that goes stale) and random ``force_off``, on an irregular
 clock. The oracle below is written from the rules in docs/safety.md, independently of the
-supervisor, and checks I1–I5, I7 and "a veto holds until the wish is withdrawn" on every output.
+supervisor, and checks I1–I5, I7 and "a veto holds until the wish is withdrawn, after an I3
+veto also until ``min_rest_s`` has passed" on every output, and that nothing is ever on
+without a wish.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +31,10 @@ from zcw.domain.safety import SafetySupervisor
 SLACK_S = 0.3  # one tick of sequencing slack
 STALE_PERIODS = 3
 NAMES = ("bathroom", "kitchen")
+# Readings of one sensor that never differ by more than this are never a jump no water can
+# make, whatever the sensor period: the oracle relies on that, and only then, to know that
+# the supervisor took a loop reading as valid.
+STEADY_SPAN_C = 5.0
 
 
 @st.composite
@@ -50,6 +57,11 @@ def installations(draw: st.DrawFn) -> Params:
         min_rest_s=draw(st.sampled_from([0.0, 5.0, 30.0])),
         cold_line_max_c=38.0,
     )
+
+
+def cap_of(p: Params) -> float:
+    """I3's cap, from docs/safety.md: ``max_run_s``, and the bridge caps every relay anyway."""
+    return min(max(lp.max_run_s for lp in p.loops), p.bridge_cap_s)
 
 
 # A sample kind and a value: what the bridge hands over for one sensor at one tick.
@@ -76,19 +88,37 @@ STEP = st.tuples(
 @dataclass
 class Oracle:
     """The rules of docs/safety.md from the outside: what each output may do, given what came
-    before."""
+    before.
+
+    A veto holds until its wish is withdrawn; an I3 veto also until ``min_rest_s`` after it,
+    and that rest ends when it ends, even if the wish came back during it (as
+    ``test_a_pump_wished_on_for_200_s_runs_max_run_s_then_rests`` shows: the pump runs again
+    at 90 s, wished since 70.5 s). So an output refused while it may be in such a rest is not
+    held past it, and an I3 veto is known to be one (and its rest checked) only when no other
+    rule can have refused the output.
+    """
 
     p: Params
     latest: dict[str, SensorSample] = field(default_factory=dict)
     ever_good: set[str] = field(default_factory=set)
+    span: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (min, max) read
     opened_at: dict[str, float] = field(default_factory=dict)
     run_since: dict[str, float] = field(default_factory=dict)
     off_at: dict[str, float] = field(default_factory=dict)
     was: dict[str, bool] = field(default_factory=dict)
-    vetoed: set[str] = field(default_factory=set)  # wished but held off at the last tick
+    refused: set[str] = field(default_factory=set)  # wished but off at the last tick
+    vetoed: set[str] = field(default_factory=set)  # of those, held until the wish is withdrawn
+    at_cap_at: dict[str, float] = field(default_factory=dict)  # last tick wished, off, at cap
+    # The last tick at cap before the wish was last withdrawn: till min_rest_s after it, a
+    # refusal may be the rest of an I3 veto whose wish came back, not a veto of its own.
+    withdrawn_after_cap: dict[str, float] = field(default_factory=dict)
+    rest_until: dict[str, float] = field(default_factory=dict)  # after a known I3 veto
 
     def feed(self, key: str, sample: SensorSample) -> None:
         self.latest[key] = sample
+        if sample.value_c is not None:
+            lo, hi = self.span.get(key, (sample.value_c, sample.value_c))
+            self.span[key] = (min(lo, sample.value_c), max(hi, sample.value_c))
 
     def good(self, key: str, now: float) -> float | None:
         """The value of a trustworthy reading, or None."""
@@ -109,16 +139,22 @@ class Oracle:
             if self.good(key, now) is not None:
                 self.ever_good.add(key)
 
+    def capped(self) -> list[str]:
+        """The outputs I3 caps: the pump, or without one each valve (the valve is the flow)."""
+        return ["pump"] if self.p.has_pump else list(self.p.loop_names)
+
     def check(self, now: float, wish: dict[str, bool], force: bool, out: Relays) -> None:
         p = self.p
         o = {"pump": out.pump, **out.valves}
         assert not out.pump or p.has_pump
+        for name, on in o.items():  # it vetoes or forces OFF, it never turns anything ON
+            assert not on or wish[name], f"{name} on without a wish"
         if force:  # I7
             assert not any(o.values()), "I7: force_off left something on"
         for name in self.vetoed:  # a veto holds while the wish stands
             if wish[name]:
                 assert not o[name], f"veto on {name} undone by the next refresh"
-        cap = min(max(lp.max_run_s for lp in p.loops), p.bridge_cap_s)
+        cap = cap_of(p)
         for name in p.loop_names:
             if not o[name]:
                 continue
@@ -143,11 +179,38 @@ class Oracle:
                         off is not None and opened <= off and now - off <= p.valve_lag_s + SLACK_S
                     )
                     assert lead_ok or lag_ok, f"I1: {name} open with the pump off"
-        for name in ["pump"] if p.has_pump else list(p.loop_names):  # I3
+        for name in self.capped():  # I3
+            start = self._run_start(name, now)  # of the run it is in, or would be if on now
             if o[name]:
-                start = self._run_start(name, now)
                 assert now - start < cap, f"I3: {name} on for {now - start:.1f} s (cap {cap})"
+            if now < self.rest_until.get(name, -math.inf):
+                assert not o[name], f"I3: {name} back on within min_rest_s of its cap veto"
+            if wish[name] and not o[name] and now - start >= cap:
+                if self._only_the_cap_refuses(name, now, force, o):
+                    self.rest_until[name] = now + p.min_rest_s
+                self.at_cap_at[name] = now
         self._remember(now, wish, o)
+
+    def _only_the_cap_refuses(self, name: str, now: float, force: bool, o: dict[str, bool]) -> bool:
+        """Whether ``name``, wished, at its cap and off, can have been turned down by I3 alone,
+        so that the veto is I3's and holds for ``min_rest_s`` (docs/safety.md, layer 3)."""
+        p = self.p
+        if force or name in self.refused:  # I7, or an earlier veto still holding it
+            return False
+        if now < self.at_cap_at.get(name, -math.inf) + p.min_rest_s:
+            return False  # an earlier I3 veto may still be holding it
+        colds = {lp.name: self.good(cold_key(lp.name), now) for lp in p.loops}
+        if name == "pump":
+            if any(c is not None and c >= p.cold_line_max_c for c in colds.values()):
+                return False  # I5
+            return p.topology != "crossover" or any(o[n] for n in p.loop_names)  # not I2
+        cold = colds[name]
+        if cold is not None and cold >= p.cold_line_max_c:
+            return False  # I5
+        if p.topology == "crossover" and p.loop(name).has_cold_sensor and cold is None:
+            return False  # I5, blind
+        lo, hi = self.span.get(loop_key(name), (0.0, math.inf))
+        return self.good(loop_key(name), now) is not None and hi - lo <= STEADY_SPAN_C  # not I4
 
     def _run_start(self, name: str, now: float) -> float:
         if self.was.get(name):
@@ -164,8 +227,15 @@ class Oracle:
                 self.opened_at[name] = now
             elif not on and self.was.get(name):
                 self.off_at[name] = now
+        rest = self.p.min_rest_s
+        for name in o:
+            if not wish[name]:
+                self.withdrawn_after_cap[name] = self.at_cap_at.get(name, -math.inf)
         self.was = dict(o)
-        self.vetoed = {n for n in o if wish[n] and not o[n]}
+        self.refused = {n for n in o if wish[n] and not o[n]}
+        self.vetoed = {
+            n for n in self.refused if now >= self.withdrawn_after_cap.get(n, -math.inf) + rest
+        }
 
 
 def sample(kind: str, value: float, now: float) -> SensorSample | None:
