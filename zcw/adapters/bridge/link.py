@@ -36,6 +36,10 @@ ACK_TIMEOUT_S = 0.3
 MAX_RETRIES = 3
 REFRESH_S = 1.0  # re-send every ON this often, well inside its deadline
 HEARTBEAT_S = 0.5
+# Ticks come on a grid, each a little late: one that ran late followed by one on time are a
+# little less than the grid step apart. Without this slack an idle daemon ticking every
+# HEARTBEAT_S (runner.IDLE_TICK_S) would send a heartbeat only every other tick.
+HEARTBEAT_SLACK_S = 0.1
 SILENT_AFTER_S = 3.0  # no frame from the bridge for this long: offline
 REOPEN_S = 1.0
 # The reader blocks in read() until a byte arrives, and a byte wakes it at once: this timeout
@@ -156,7 +160,7 @@ class SerialBridge:
                 # take ONs again.
                 self._clear_due = False
                 self._command("CLR", (), now)
-            if now - self._last_tx >= HEARTBEAT_S:
+            if now - self._last_tx >= HEARTBEAT_S - HEARTBEAT_SLACK_S:
                 self._command("HB", (), now)
 
     def poll(self) -> HardwareState:
