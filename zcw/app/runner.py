@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.live import Live
 
 from zcw.adapters.control_socket import ControlServer
 from zcw.adapters.systemd import SystemdNotifier
@@ -30,7 +29,6 @@ from zcw.app.service import ServiceWatch
 from zcw.config import Config
 from zcw.domain.model import Request, Source
 from zcw.errors import ControlSocketError
-from zcw.ui.dashboard import Dashboard
 
 log = logging.getLogger("zcw")
 
@@ -41,6 +39,11 @@ TICK_S = 0.25
 # dead-man hears the host exactly as often as before. Nothing else at idle needs 0.25 s:
 # readings arrive once a second, and a request or a button press wakes the tick at once.
 IDLE_TICK_S = 0.5
+# The integrations (MQTT, Mi Home, the schedules) start once the bridge has answered: their
+# own start-up (connecting, python-miio's import: seconds on a Pi) then comes after READY
+# instead of before it. A bridge that does not answer holds them back this long at most, so
+# MQTT can still say what is wrong.
+INTEGRATIONS_WAIT_S = 2.0
 # Simulated time is advanced in frames of this much wall time.
 FRAME_S = 0.05
 # Never run more ticks than this per frame: if the simulation cannot keep up, slow down.
@@ -214,7 +217,16 @@ async def serve(
     else:
         ticker = tick_real(daemon, stop)
     task = asyncio.create_task(ticker)
-    background = [asyncio.create_task(run()) for run in adapters.tasks]
+    background: list[asyncio.Task[None]] = []
+    online = asyncio.Event()
+    daemon.observe(lambda status: online.set() if status.bridge_online else None)
+
+    async def start_integrations() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(online.wait(), INTEGRATIONS_WAIT_S)
+        background.extend(asyncio.create_task(run()) for run in adapters.tasks)
+
+    starter = asyncio.create_task(start_integrations())
     try:
         if interactive:
             await _dashboard(daemon, stop, pacing, title, console or Console())
@@ -224,6 +236,7 @@ async def serve(
     finally:
         service.stopping()
         stop.set()
+        starter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         daemon.shutdown()  # relays OFF first
@@ -265,6 +278,12 @@ def _log_state_changes(daemon: Daemon) -> None:
 async def _dashboard(
     daemon: Daemon, stop: asyncio.Event, pacing: Pacing, title: str, console: Console
 ) -> None:
+    # Here, not at the top: `zcw run` under systemd never shows the dashboard, and what it
+    # does not import it does not spend start-up CPU on.
+    from rich.live import Live
+
+    from zcw.ui.dashboard import Dashboard
+
     def sim_info() -> str:
         return f"sim t={daemon.clock.now_s():.0f} s at {pacing.speed:g}×"
 
