@@ -225,7 +225,8 @@ class SerialBridge:
             self._close_port("closed")
 
     def set_waker(self, waker: Callable[[], None]) -> None:
-        """Called (from the reader thread) when something needs the daemon now: a button."""
+        """Called (from the reader thread) when something needs the daemon now: a button, or
+        the bridge answering the handshake."""
         self._waker = waker
 
     # -- the reader, supervised -----------------------------------------------------------
@@ -379,6 +380,10 @@ class SerialBridge:
         for b in self.bindings:
             self._command("BIND", (b.channel, b.rom.lower(), round(b.limit_c * 16)), now)
         log.info("bridge %s online (%s)", self.port, " ".join(self.info) or "no info yet")
+        if self._waker is not None:
+            # The daemon learns it now, not at its next tick: READY, and the end of an outage,
+            # a tick sooner (up to IDLE_TICK_S).
+            self._waker()
 
     def _notice(self, kind: BridgeNoticeKind, channel: int | None, detail: str) -> None:
         self._notices.append(ChannelNotice(kind, channel, detail))
