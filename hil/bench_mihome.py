@@ -101,7 +101,8 @@ def daemons(runs: int) -> None:
 
 def import_cost(runs: int) -> None:
     code = (
-        "import time; t = time.perf_counter(); import zcw.adapters.mihome.miio_client; "
+        "import time; t = time.perf_counter(); "
+        "from zcw.adapters.mihome.miio_client import load_codec; load_codec(); "
         "print(time.perf_counter() - t)"
     )
     times = [

@@ -12,6 +12,11 @@ measured from outside through /proc:
   share of one core, threads and open descriptors;
 - **one cycle**: the CPU a cycle costs on top of idling, from ``zcw start`` to its end.
 
+The daemon runs as installed: its modules byte-compiled beforehand, as pip compiles them on
+a Pi (where the unit's ``ProtectSystem=strict`` would not let it write them at run time
+either). An environment with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise have it compile
+every zcw module from source at each start, start-up CPU a Pi never spends.
+
 The Pi figures are arithmetic, not measurements: CPU time and start-up scale with
 single-core speed (``PI_SLOWDOWN``, measured here against published figures; see
 ``pi_factors``), memory does not (the same 64-bit CPython and libraries on Raspberry Pi OS).
@@ -20,6 +25,7 @@ single-core speed (``PI_SLOWDOWN``, measured here against published figures; see
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import socket
@@ -255,6 +261,7 @@ def measure(name: str, extra: str, tmp: Path, idle_s: float) -> dict[str, Any]:
     cfg = _config(tmp, sensors, extra)
     env = dict(os.environ, NOTIFY_SOCKET=str(notify.path))
     env.pop("WATCHDOG_USEC", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: see the module's docstring
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "zcw", "run", "-c", str(cfg), "--no-dashboard"],
@@ -321,6 +328,9 @@ def _one_cycle(sock: Path, pid: int, idle_cpu: float) -> tuple[float, float]:
 
 def run(idle_s: float, calibrate: bool) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="zcw-footprint-"))
+    # What pip does at install (into __pycache__, which git ignores); the libraries in the
+    # venv were compiled when they were installed.
+    compileall.compile_dir(ROOT / "zcw", quiet=1)
     rows = [measure("none", "", tmp / "none", idle_s)]
     with (
         Broker(tmp / "mqtt") as ha,

@@ -6,7 +6,9 @@ opens the pty exactly as it opens ``/dev/ttyACM0`` on a Pi.
 
 from __future__ import annotations
 
+import itertools
 import os
+import statistics
 import time
 import tomllib
 import tty
@@ -20,6 +22,7 @@ import pytest
 from zcw.adapters.bridge.link import SerialBridge
 from zcw.adapters.bridge.protocol import Decoder, encode
 from zcw.app.hardware import EmulatedRig, build_emulated
+from zcw.app.runner import IDLE_TICK_S, TICK_S
 from zcw.config import parse_config
 from zcw.testing.live import LiveSim
 
@@ -354,3 +357,29 @@ def test_bridge_info_with_only_a_port_lists_the_rom_ids_before_any_config() -> N
         )
     assert out.returncode == 0, out.stderr
     assert "289aab8855eb435a → not in the config's sensors table" in out.stdout
+
+
+def _tick_step_s(live: LiveSim, for_s: float) -> float:
+    """The median time between the ticks of the next ``for_s`` seconds."""
+    first = len(live.statuses)
+    time.sleep(for_s)
+    at = [s.snapshot.at_s for s in list(live.statuses)[first:]]
+    return statistics.median(b - a for a, b in itertools.pairwise(at))
+
+
+def test_an_idle_daemon_ticks_at_half_pace_and_a_cycle_at_full_pace(
+    rig: tuple[EmulatedRig, LiveSim],
+) -> None:
+    """Idle, the tick (and the heartbeat it sends) comes every IDLE_TICK_S; from the start of
+    a cycle it comes every TICK_S again, and the bridge's dead-man never trips either way."""
+    r, live = rig
+    live.wait_for(lambda: r.daemon.quiet, 5, "a quiet daemon")
+    assert _tick_step_s(live, 3.0) == pytest.approx(IDLE_TICK_S, abs=0.05)
+    live.do(lambda: r.daemon.submit(_start()))
+    live.wait_for(lambda: r.emulator.relays().get(0, False), 10, "pump on")
+    assert not r.daemon.quiet
+    assert _tick_step_s(live, 2.0) == pytest.approx(TICK_S, abs=0.05)
+    assert r.emulator.relays().get(0) and not r.emulator.bridge.host_silent
+    seen = [f.code for s in list(live.statuses) for f in s.snapshot.faults]
+    seen += [str(e.reason) for s in list(live.statuses) for e in s.events]
+    assert not [c for c in seen if "dead_man" in c or "host_silent" in c]

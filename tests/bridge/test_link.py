@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zcw.adapters.bridge.link import Binding, SerialBridge
+from zcw.adapters.bridge.link import HEARTBEAT_S, Binding, SerialBridge
 from zcw.adapters.bridge.protocol import Decoder, Frame, encode
 from zcw.app.clock import MonotonicClock
 from zcw.app.daemon import Daemon
+from zcw.app.runner import IDLE_TICK_S
 from zcw.app.wiring import wiring_from_config
 from zcw.config import default_config
 from zcw.domain.model import BridgeNotice, Relays, Request, Source
@@ -409,6 +410,29 @@ def test_an_unanswered_on_is_given_up_but_its_refresh_goes_on_with_a_new_seq(
     for times in by_seq.values():
         if times[0] <= 4.0:  # old enough to have run out of retries by t = 6
             assert times == [times[0] + d for d in (0.0, 0.5, 1.0, 1.5)]
+
+
+def test_a_heartbeat_goes_with_each_idle_tick_even_one_a_little_early() -> None:
+    """An idle daemon ticks every HEARTBEAT_S (runner.IDLE_TICK_S); its ticks come on a grid,
+    so two of them can be a hair less than that apart. Each must still send its heartbeat:
+    skipping every other one would leave the bridge's dead-man a frame a second, not two."""
+    assert IDLE_TICK_S <= HEARTBEAT_S  # an idle tick is never later than a heartbeat is due
+    now = [100.0]
+    fake = FakeBridge()
+    link = SerialBridge(
+        fake.path, sensors={"bathroom": ROM}, host_timeout_s=2.0, clock=lambda: now[0]
+    )
+    try:
+        wait(lambda: link.online, "the handshake")
+        off = RelayCommand({0: False, 1: False}, deadline_s=5.0)
+        link.apply(off)  # the first OFFs: sent now, so no heartbeat is due yet
+        for t in (100.49, 100.98, 101.47, 101.96):
+            now[0] = t
+            link.apply(off)
+        wait(lambda: fake.kinds().count("HB") == 4, "a heartbeat on each of the four ticks")
+    finally:
+        link.close()
+        fake.close()
 
 
 FIELDS = [

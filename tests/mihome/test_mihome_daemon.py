@@ -275,9 +275,12 @@ def test_one_fault_per_code_names_every_device(tmp_path: Path) -> None:
 
 
 def test_python_miio_is_imported_only_when_a_plug_is_configured(tmp_path: Path) -> None:
+    """Not by building the adapters either (it would hold up READY): by the Mi Home glue
+    when its devices start, in a thread of their own."""
     script = f"""
-import sys, tomllib
+import asyncio, sys, tomllib
 from importlib import resources
+from zcw.adapters.mihome.miio_client import load_codec
 from zcw.app.compose import build_adapters
 from zcw.app.sim import build_sim
 from zcw.config import parse_config
@@ -287,9 +290,71 @@ for mihome in (None, {{"bemfa": {{"topic": "zcw006", "key": "k", "port": 1}}}},
                {{"proxy": [{{"host": "127.0.0.1", "token": "{TOKEN}"}}]}}):
     data = dict(base) if mihome is None else dict(base, mihome=mihome)
     cfg = parse_config(data)
-    build_adapters(cfg, build_sim(cfg).daemon)
+    adapters = build_adapters(cfg, build_sim(cfg).daemon)
     print("miio" in sys.modules)
+
+async def start_the_devices() -> None:
+    mihome = asyncio.create_task(adapters.tasks[-1]())  # the last config's Mi Home glue
+    for _ in range(600):
+        if load_codec.cache_info().currsize:
+            break
+        await asyncio.sleep(0.05)
+    for close in adapters.closers:
+        await close()
+    mihome.cancel()
+
+asyncio.run(start_the_devices())
+print("miio" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "False", "True"]
+    assert out.stdout.split() == ["False", "False", "False", "True"]
+
+
+class _Plug:
+    """A plug client that only counts its calls."""
+
+    timeout_s = 1.0
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self) -> bool:
+        self.calls += 1
+        return False
+
+    def switch(self, on: bool) -> None:
+        self.calls += 1
+
+
+def test_a_python_miio_found_but_failing_to_import_is_a_fault_and_its_plugs_rest() -> None:
+    """python-miio is only looked for at start-up; if its import then fails (a broken install),
+    its plugs say so as a fault and are not polled, and the daemon goes on."""
+    import asyncio
+
+    from zcw.adapters.mihome.plug import PlugSettings
+    from zcw.app.mihome_bridge import MihomeBridge
+    from zcw.app.sim import build_sim
+    from zcw.config import default_config
+
+    def broken() -> object:
+        raise ImportError("No module named 'construct'")
+
+    daemon = build_sim(default_config()).daemon
+    bridge = MihomeBridge(daemon, load_codec=broken)
+    plug = _Plug()
+    bridge.add_plug(
+        PlugSettings(index=0, host="127.0.0.9", name="127.0.0.9", loop="bathroom", token=TOKEN),
+        plug,
+    )
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(bridge.run())
+        await asyncio.sleep(0.5)
+        await bridge.close()
+        await asyncio.wait_for(task, 5.0)
+
+    asyncio.run(run_a_while())
+    faults = [(f.code, f.message) for f in daemon.controller.faults]
+    assert [code for code, _ in faults] == ["mihome_error"]
+    assert "python-miio cannot be imported" in faults[0][1] and plug.calls == 0

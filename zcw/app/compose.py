@@ -15,14 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from zcw.adapters.mqtt_client import MqttSettings
-from zcw.adapters.mqtt_payloads import Topics
 from zcw.adapters.store import Store
-from zcw.app.calendar_commands import CalendarCommands
 from zcw.app.daemon import Daemon
 from zcw.app.history import HistoryRecorder
 from zcw.app.learning import LearningBridge
-from zcw.app.mqtt_bridge import MqttBridge
 from zcw.app.schedule_bridge import ScheduleBridge
 from zcw.config import Config
 
@@ -101,6 +97,13 @@ def build_adapters(cfg: Config, daemon: Daemon, *, clocks: Clocks | None = None)
     out.closers.append(out.learning.close)
 
     if cfg.mqtt is not None:
+        # Imported only when configured: paho and the payloads cost start-up CPU (README,
+        # "Footprint").
+        from zcw.adapters.mqtt_client import MqttSettings
+        from zcw.adapters.mqtt_payloads import Topics
+        from zcw.app.calendar_commands import CalendarCommands
+        from zcw.app.mqtt_bridge import MqttBridge
+
         m = cfg.mqtt
         settings = MqttSettings(
             host=m.host,

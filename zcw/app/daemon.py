@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from zcw.app.wiring import Wiring
-from zcw.domain.controller import Controller, Decision, Snapshot
+from zcw.domain.controller import Controller, Decision, Phase, Snapshot
 from zcw.domain.model import Event, Relays, Request, Source
 from zcw.ports import Clock, Hardware, HardwareState
 
@@ -62,6 +62,7 @@ class Daemon:
         self._closed = False
         self.on_submit: Callable[[], None] | None = None
         self._bridge_online: bool | None = None
+        self._settled = False  # see quiet
         self.status: Status | None = None
 
     def __repr__(self) -> str:
@@ -72,6 +73,14 @@ class Daemon:
 
     def observe(self, observer: Observer) -> None:
         self._observers.append(observer)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing under way that needs the tick at its full pace: the last tick was healthy,
+        the bridge online, no cycle, every relay off (asked and confirmed), no start held for a
+        reading, and nothing queued. The runner then ticks less often (``IDLE_TICK_S``): no
+        relay needs refreshing, and a request or a button press wakes the tick at once."""
+        return self._settled and not self._queue
 
     def submit(self, request: Request) -> None:
         """Queue a request for the next tick (call from the event-loop thread only).
@@ -120,6 +129,14 @@ class Daemon:
         for veto in decision.vetoes:
             if veto.new:  # a veto that still holds was logged when it began
                 log.warning("safety veto %s on %s: %s", veto.rule, veto.loop or "-", veto.detail)
+        self._settled = (
+            healthy
+            and hw.online
+            and decision.snapshot.phase is Phase.IDLE
+            and decision.relays.all_off
+            and not any(hw.confirmed.values())
+            and not self.controller.holding
+        )
         self.status = Status(
             snapshot=decision.snapshot,
             confirmed=self.wiring.confirmed(hw.confirmed),
@@ -144,6 +161,7 @@ class Daemon:
         if self._closed:
             return
         self._closed = True
+        self._settled = False
         off = Relays.off(self.wiring.params.loop_names)
         try:
             self.hardware.apply(self.wiring.command(off))

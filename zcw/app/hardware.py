@@ -12,15 +12,19 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hil.emulator import Emulator, rom_for
-from hil.house import load_house
-from hil.plant import Plant
 from zcw.adapters.bridge.link import Binding, SerialBridge
 from zcw.app.clock import MonotonicClock
 from zcw.app.daemon import Daemon
 from zcw.app.wiring import Wiring, wiring_from_config
 from zcw.config import Config
+
+if TYPE_CHECKING:
+    # The emulator and the plant model are imported by build_emulated only: a daemon on a
+    # real Pico never needs them, nor the start-up CPU they cost.
+    from hil.emulator import Emulator
+    from hil.plant import Plant
 
 
 def bindings_for(cfg: Config, wiring: Wiring, sensors: Mapping[str, str]) -> list[Binding]:
@@ -66,6 +70,9 @@ class EmulatedRig:
 
 
 def build_emulated(cfg: Config, house: str | None = None) -> EmulatedRig:
+    from hil.emulator import Emulator, rom_for
+    from hil.house import load_house
+    from hil.plant import Plant
     from zcw.app.sim import check_loops_match
 
     name = house or cfg.bridge.sim_house

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from zcw.adapters.mihome.bemfa import BemfaLink, BemfaSettings
 from zcw.adapters.mihome.plug import PlugClient, PlugLink, PlugSettings, Problem
+from zcw.adapters.mihome.worker import DeviceWorker
 from zcw.app.daemon import Daemon, Status
 from zcw.config import Config, mihome_secrets
 from zcw.domain.faults import Fault
@@ -29,6 +31,12 @@ from zcw.domain.model import Request, Source
 from zcw.errors import ZcwError
 
 log = logging.getLogger("zcw.mihome")
+
+# (No square brackets: the CLI prints this through rich, which reads them as markup.)
+INSTALL_HINT = (
+    "install zcw's mihome extra, which pins python-miio 0.5.12 (README, \"Xiaomi: XiaoAI and "
+    'Mi Home")'
+)
 
 STARTED = ("cycle_started", "joined")
 REFUSED = ("already_hot", "rejected")
@@ -101,11 +109,14 @@ class FaultBoard:
 class MihomeBridge:
     """All Mi Home devices of one daemon: run them, route the cycles to them, close them."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, *, load_codec: Callable[[], object] | None = None) -> None:
         self.daemon = daemon
         self.plugs: list[PlugLink] = []
         self.bemfa: BemfaLink | None = None
         self.faults = FaultBoard(daemon)
+        # What the plugs' calls need imported first (python-miio): slow, so it runs in a thread
+        # when the devices start, not while the daemon starts.
+        self._load_codec = load_codec
         daemon.observe(self._on_status)
 
     def __repr__(self) -> str:
@@ -175,7 +186,21 @@ class MihomeBridge:
     # -- life cycle -------------------------------------------------------------------
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(p.run()) for p in self.plugs]
+        plugs = self.plugs
+        if plugs and self._load_codec is not None:
+            failure = await _in_a_thread(self._load_codec)
+            if failure is not None:
+                # Found at start-up but broken (miio_installed only looked for it): say so as a
+                # fault on every plug, and leave the plugs alone; Bemfa and the rest run on.
+                problem = Problem(
+                    "mihome_error",
+                    f"python-miio cannot be imported ({failure}), so no Mi Home plug is polled.",
+                    INSTALL_HINT[0].upper() + INSTALL_HINT[1:] + ".",
+                )
+                for p in plugs:
+                    self.faults.report(f"plug {p.settings.host}", problem)
+                plugs = []
+        tasks = [asyncio.create_task(p.run()) for p in plugs]
         if self.bemfa is not None:
             tasks.append(asyncio.create_task(self.bemfa.run()))
         try:
@@ -194,23 +219,42 @@ class MihomeBridge:
         await asyncio.gather(*closing, return_exceptions=True)
 
 
+async def _in_a_thread(call: Callable[[], object]) -> Exception | None:
+    """Run ``call`` in a thread of its own, which then ends; what it raised, if anything."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Exception | None] = loop.create_future()
+
+    def finished(outcome: Any) -> None:
+        if not done.done():  # (cancelled: the daemon stopped meanwhile)
+            done.set_result(outcome if isinstance(outcome, Exception) else None)
+
+    worker = DeviceWorker("miio-import")
+    worker.start(loop)
+    worker.submit(call, finished)
+    try:
+        return await done
+    finally:
+        await worker.close(0.0)
+
+
 def build_mihome(cfg: Config, daemon: Daemon) -> MihomeBridge:
-    """The Mi Home devices ``[mihome]`` names; python-miio is imported only if a plug is."""
+    """The Mi Home devices ``[mihome]`` names. python-miio is looked for now if a plug is, and
+    imported only when the devices start (:meth:`MihomeBridge.run`)."""
     m = cfg.mihome
     assert m is not None
     tokens, key = mihome_secrets(m)
     default_loop = cfg.loops[0].name
-    bridge = MihomeBridge(daemon)
-    if m.proxy:
-        try:
-            from zcw.adapters.mihome.miio_client import MiioPlug
-        except ImportError as exc:
-            # (No square brackets: the CLI prints this through rich, which reads them as markup.)
+    if not m.proxy:
+        bridge = MihomeBridge(daemon)
+    else:
+        from zcw.adapters.mihome.miio_client import MiioPlug, load_codec, miio_installed
+
+        if not miio_installed():
             raise ZcwError(
-                f"the config names a Mi Home proxy plug, but python-miio cannot be imported "
-                f"({exc}); install zcw's mihome extra, which pins python-miio 0.5.12 (README, "
-                '"Xiaomi: XiaoAI and Mi Home")'
-            ) from None
+                "the config names a Mi Home proxy plug, but python-miio cannot be imported; "
+                + INSTALL_HINT
+            )
+        bridge = MihomeBridge(daemon, load_codec=load_codec)
         logging.getLogger("miio").setLevel(logging.INFO)  # its debug lines print hello checksums
         for i, (px, token) in enumerate(zip(m.proxy, tokens, strict=True)):
             settings = PlugSettings(

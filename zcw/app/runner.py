@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.live import Live
 
 from zcw.adapters.control_socket import ControlServer
 from zcw.adapters.systemd import SystemdNotifier
@@ -30,11 +29,21 @@ from zcw.app.service import ServiceWatch
 from zcw.config import Config
 from zcw.domain.model import Request, Source
 from zcw.errors import ControlSocketError
-from zcw.ui.dashboard import Dashboard
 
 log = logging.getLogger("zcw")
 
 TICK_S = 0.25
+# A quiet daemon (``Daemon.quiet``: no cycle, every relay off, the bridge online) ticks this
+# often instead. Its tick is what sends the bridge's heartbeat, and the link sends one every
+# ``HEARTBEAT_S`` (0.5 s) whether the tick comes every 0.25 s or every 0.5 s, so the bridge's
+# dead-man hears the host exactly as often as before. Nothing else at idle needs 0.25 s:
+# readings arrive once a second, and a request or a button press wakes the tick at once.
+IDLE_TICK_S = 0.5
+# The integrations (MQTT, Mi Home, the schedules) start once the bridge has answered: their
+# own start-up (connecting, python-miio's import: seconds on a Pi) then comes after READY
+# instead of before it. A bridge that does not answer holds them back this long at most, so
+# MQTT can still say what is wrong.
+INTEGRATIONS_WAIT_S = 2.0
 # Simulated time is advanced in frames of this much wall time.
 FRAME_S = 0.05
 # Never run more ticks than this per frame: if the simulation cannot keep up, slow down.
@@ -50,7 +59,8 @@ class Pacing:
 
 
 async def tick_real(daemon: Daemon, stop: asyncio.Event) -> None:
-    """Tick every TICK_S, and at once whenever a request is submitted."""
+    """Tick every TICK_S (IDLE_TICK_S while the daemon is quiet), and at once whenever a
+    request is submitted or a button pressed."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     daemon.on_submit = wake.set
@@ -58,17 +68,34 @@ async def tick_real(daemon: Daemon, stop: asyncio.Event) -> None:
     if set_waker is not None:
         # A button press on the bridge wakes the tick at once (from the link's reader thread).
         set_waker(lambda: loop.call_soon_threadsafe(wake.set))
+    # Stopping wakes the tick too, so each wait is for one event under a timeout: cheaper, tick
+    # after tick, than racing two waiter tasks under wait_for.
+    stopper = asyncio.create_task(_set_when(stop, wake))
     next_t = loop.time()
-    while not stop.is_set():
-        wake.clear()
-        daemon.tick()
-        if next_t <= loop.time():
-            next_t += TICK_S
-        delay = next_t - loop.time()
-        if delay < 0:
-            next_t, delay = loop.time() + TICK_S, TICK_S
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_first(stop, wake), delay)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            daemon.tick()
+            step = IDLE_TICK_S if daemon.quiet else TICK_S
+            now = loop.time()
+            if next_t <= now:
+                next_t += step
+            # Woken early (a request) while the next tick was an idle step away: the request
+            # may have started a cycle, which is ticked at full pace from now on.
+            next_t = min(next_t, now + step)
+            delay = next_t - now
+            if delay < 0:
+                next_t, delay = now + step, step
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+    finally:
+        stopper.cancel()
+
+
+async def _set_when(done: asyncio.Event, then: asyncio.Event) -> None:
+    await done.wait()
+    then.set()
 
 
 async def tick_lockstep(
@@ -190,7 +217,16 @@ async def serve(
     else:
         ticker = tick_real(daemon, stop)
     task = asyncio.create_task(ticker)
-    background = [asyncio.create_task(run()) for run in adapters.tasks]
+    background: list[asyncio.Task[None]] = []
+    online = asyncio.Event()
+    daemon.observe(lambda status: online.set() if status.bridge_online else None)
+
+    async def start_integrations() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(online.wait(), INTEGRATIONS_WAIT_S)
+        background.extend(asyncio.create_task(run()) for run in adapters.tasks)
+
+    starter = asyncio.create_task(start_integrations())
     try:
         if interactive:
             await _dashboard(daemon, stop, pacing, title, console or Console())
@@ -200,6 +236,7 @@ async def serve(
     finally:
         service.stopping()
         stop.set()
+        starter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         daemon.shutdown()  # relays OFF first
@@ -241,6 +278,12 @@ def _log_state_changes(daemon: Daemon) -> None:
 async def _dashboard(
     daemon: Daemon, stop: asyncio.Event, pacing: Pacing, title: str, console: Console
 ) -> None:
+    # Here, not at the top: `zcw run` under systemd never shows the dashboard, and what it
+    # does not import it does not spend start-up CPU on.
+    from rich.live import Live
+
+    from zcw.ui.dashboard import Dashboard
+
     def sim_info() -> str:
         return f"sim t={daemon.clock.now_s():.0f} s at {pacing.speed:g}×"
 

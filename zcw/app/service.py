@@ -18,6 +18,10 @@ from zcw.adapters.systemd import SystemdNotifier
 from zcw.app.daemon import Status
 
 READY_ANYWAY_S = 30.0
+# Ticks come on a grid, each a little late, so two can be a hair less than the grid step
+# apart: without this slack a feed due every half period, with an idle daemon ticking at that
+# very step (runner.IDLE_TICK_S, a WatchdogSec of 1 s), would go out only every other tick.
+FEED_SLACK_S = 0.1
 
 
 def status_line(status: Status) -> str:
@@ -63,7 +67,7 @@ class ServiceWatch:
             self.notifier.send(f"STATUS={line}")
         period = self.notifier.watchdog_s
         due = period is not None and (
-            self._last_feed is None or now - self._last_feed >= period / 2
+            self._last_feed is None or now - self._last_feed >= period / 2 - FEED_SLACK_S
         )
         if self._ready and status.healthy and due:
             self._last_feed = now

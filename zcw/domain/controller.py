@@ -95,6 +95,12 @@ class Controller:
         return self._seq.phase
 
     @property
+    def holding(self) -> bool:
+        """A start is held, waiting for the bridge or its loop's first reading (admission):
+        the next steps decide it, so the daemon keeps ticking at full pace."""
+        return bool(self._held)
+
+    @property
     def faults(self) -> tuple[Fault, ...]:
         return self._faults.all
 

@@ -36,8 +36,18 @@ ACK_TIMEOUT_S = 0.3
 MAX_RETRIES = 3
 REFRESH_S = 1.0  # re-send every ON this often, well inside its deadline
 HEARTBEAT_S = 0.5
+# Ticks come on a grid, each a little late: one that ran late followed by one on time are a
+# little less than the grid step apart. Without this slack an idle daemon ticking every
+# HEARTBEAT_S (runner.IDLE_TICK_S) would send a heartbeat only every other tick.
+HEARTBEAT_SLACK_S = 0.1
 SILENT_AFTER_S = 3.0  # no frame from the bridge for this long: offline
 REOPEN_S = 1.0
+# The reader blocks in read() until a byte arrives, and a byte wakes it at once: this timeout
+# adds no latency, it only bounds how long a read waits when nothing comes. A bridge talks
+# every second (its R report), so an idle link wakes about as often as it has frames to read
+# instead of 20 times a second for nothing (README, "Footprint"). close() cancels the read
+# rather than waiting it out.
+READ_TIMEOUT_S = 1.0
 PUMP_CHANNEL = 0
 DEFAULT_RELAYS = 5
 
@@ -84,7 +94,9 @@ class SerialBridge:
         self.pump_lock = pump_lock
         self.host_timeout_ms = int(host_timeout_s * 1000)
         self.clock = clock
-        self._opener = opener or (lambda p, b: serial.Serial(p, b, timeout=0.05, write_timeout=0.5))
+        self._opener = opener or (
+            lambda p, b: serial.Serial(p, b, timeout=READ_TIMEOUT_S, write_timeout=0.5)
+        )
         self._lock = threading.RLock()
         self._ser: serial.Serial | None = None
         self._seq = 0
@@ -148,7 +160,7 @@ class SerialBridge:
                 # take ONs again.
                 self._clear_due = False
                 self._command("CLR", (), now)
-            if now - self._last_tx >= HEARTBEAT_S:
+            if now - self._last_tx >= HEARTBEAT_S - HEARTBEAT_SLACK_S:
                 self._command("HB", (), now)
 
     def poll(self) -> HardwareState:
@@ -207,12 +219,14 @@ class SerialBridge:
                 for channel in sorted(self._sent, key=lambda c: c != PUMP_CHANNEL):
                     self._command("SET", (channel, 0, 0), now)
         self._stop.set()
+        self._cancel_read()
         self._thread.join(timeout=2)
         with self._lock:
             self._close_port("closed")
 
     def set_waker(self, waker: Callable[[], None]) -> None:
-        """Called (from the reader thread) when something needs the daemon now: a button."""
+        """Called (from the reader thread) when something needs the daemon now: a button, or
+        the bridge answering the handshake."""
         self._waker = waker
 
     # -- the reader, supervised -----------------------------------------------------------
@@ -221,6 +235,16 @@ class SerialBridge:
         thread = threading.Thread(target=self._run, name="zcw-bridge-reader", daemon=True)
         thread.start()
         return thread
+
+    def _cancel_read(self) -> None:
+        """Wake the reader out of a blocking read, where the port can (pyserial on POSIX and
+        Windows): it then sees ``_stop`` at once. A cancel that comes before the read starts
+        is not lost (POSIX: a byte waits in pyserial's abort pipe); a port without it is left
+        to its read timeout."""
+        cancel = getattr(self._ser, "cancel_read", None)
+        if cancel is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                cancel()
 
     def _supervise(self) -> None:
         """Restart the reader if it died: without it nothing is confirmed and no button is
@@ -250,7 +274,8 @@ class SerialBridge:
                 continue
             try:
                 # Whatever is waiting, or block (≤ the port timeout) for the first byte: a fixed
-                # read size would wait for the timeout and add its length to every press.
+                # read size would wait for the timeout and add its length to every press, and
+                # the read returns as soon as that first byte is there.
                 data = ser.read(ser.in_waiting or 1)
             except (serial.SerialException, OSError, TypeError) as exc:
                 with self._lock:
@@ -355,6 +380,10 @@ class SerialBridge:
         for b in self.bindings:
             self._command("BIND", (b.channel, b.rom.lower(), round(b.limit_c * 16)), now)
         log.info("bridge %s online (%s)", self.port, " ".join(self.info) or "no info yet")
+        if self._waker is not None:
+            # The daemon learns it now, not at its next tick: READY, and the end of an outage,
+            # a tick sooner (up to IDLE_TICK_S).
+            self._waker()
 
     def _notice(self, kind: BridgeNoticeKind, channel: int | None, detail: str) -> None:
         self._notices.append(ChannelNotice(kind, channel, detail))

@@ -8,25 +8,22 @@ failed poll would last about 20 s); and it leaves its sockets to the garbage col
 Here a call makes at most one hello and one request, each with a short timeout, no retries,
 and tells *why* it failed, so the fault can say what to fix.
 
-This module imports python-miio and is itself imported only when ``[mihome]`` has a proxy
-(the import costs start-up time and memory; see the README). Calls block: run them in the
-plug's :class:`~zcw.adapters.mihome.worker.DeviceWorker`, never in the event loop.
+This module is imported only when ``[mihome]`` has a proxy, and python-miio itself only by
+:func:`load_codec`: its import costs about 0.23 s of CPU here (seconds on a Pi) and memory,
+and the Mi Home glue calls it after the bridge has answered, so it does not hold up READY
+(README, "Footprint"). Calls block: run them in the plug's
+:class:`~zcw.adapters.mihome.worker.DeviceWorker`, never in the event loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib.util
 import socket
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-with warnings.catch_warnings():
-    # python-miio 0.5.12 subclasses click classes that click 8.2 deprecates.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from construct.core import ChecksumError
-    from miio.exceptions import PayloadDecodeException
-    from miio.protocol import Message
 
 PORT = 54321
 HELLO = bytes.fromhex("21310020" + "ff" * 28)
@@ -37,6 +34,35 @@ LEGACY_ON_MIOT = -9999  # a MIoT-only plug's answer to legacy get_prop
 METHOD_NOT_FOUND = -32601
 
 ProblemKind = Literal["offline", "token", "kind", "property", "error"]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """What zcw uses of python-miio (and of construct, which it builds on)."""
+
+    message: Any  # miio.protocol.Message
+    checksum_error: type[Exception]  # construct.core.ChecksumError
+    payload_error: type[Exception]  # miio.exceptions.PayloadDecodeException
+
+
+def miio_installed() -> bool:
+    """Whether python-miio can be found, without importing it (that is :func:`load_codec`)."""
+    try:
+        return importlib.util.find_spec("miio") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@functools.cache
+def load_codec() -> Codec:
+    """Import python-miio's codec (once; ImportError if it cannot be imported)."""
+    with warnings.catch_warnings():
+        # python-miio 0.5.12 subclasses click classes that click 8.2 deprecates.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from construct.core import ChecksumError
+        from miio.exceptions import PayloadDecodeException
+        from miio.protocol import Message
+    return Codec(Message, ChecksumError, PayloadDecodeException)
 
 
 class PlugFailure(Exception):
@@ -162,7 +188,7 @@ class MiioPlug:
                 )
                 raise PlugFailure("offline", why) from None
         try:
-            header = Message.parse(data).header.value
+            header = load_codec().message.parse(data).header.value
         except Exception:  # construct's errors: not a miIO hello after all
             raise PlugFailure("error", "its answer to the hello is not a miIO packet") from None
         self._device_id = bytes(header.device_id)
@@ -173,7 +199,8 @@ class MiioPlug:
         token = bytes.fromhex(self.token)
         self._id = self._id + 1 if self._id < 9999 else 1
         request = {"id": self._id, "method": method, "params": params}
-        packet = Message.build(
+        codec = load_codec()
+        packet = codec.message.build(
             {
                 "data": {"value": request},
                 "header": {
@@ -194,12 +221,12 @@ class MiioPlug:
                 while True:  # skip a duplicate of an earlier answer, if any
                     data = s.recv(4096)
                     try:
-                        reply = Message.parse(data, token=token)
-                    except ChecksumError:
+                        reply = codec.message.parse(data, token=token)
+                    except codec.checksum_error:
                         raise PlugFailure(
                             "token", "its answer fails the checksum for this token"
                         ) from None
-                    except PayloadDecodeException:
+                    except codec.payload_error:
                         raise PlugFailure("error", "its answer is not JSON") from None
                     except Exception:  # construct's errors: some other packet
                         continue
