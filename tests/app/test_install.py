@@ -10,12 +10,11 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from zcw.testing.processes import read_until, reap
+from zcw.testing.processes import read_until, reap, start_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,13 +49,7 @@ def test_install_setup_and_status_with_no_dash_c(tmp_path: Path) -> None:
     # The "Pico": the emulator as its own process, its pty behind a stable name.
     link = root / "dev" / "zcw-bridge"
     link.parent.mkdir(parents=True)
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hil.emulator", "--house", "R0", "--link", str(link)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    emulator = start_emulator(link, cwd=ROOT)
     daemon = None
     try:
         assert emulator.stdout is not None

@@ -18,7 +18,7 @@ from zcw.config import (
     load_config,
     simulation_config,
 )
-from zcw.testing.processes import config_with_socket, read_until, reap
+from zcw.testing.processes import config_with_socket, read_until, reap, start_emulator
 
 ZCW = [sys.executable, "-m", "zcw"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,13 +287,7 @@ def test_status_and_reset_exit_1_while_a_fault_is_active(tmp_path: Path) -> None
     from zcw.app.setup import Answers, LoopAnswer, render
 
     link = tmp_path / "zcw-bridge"
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hil.emulator", "--house", "R0", "--link", str(link)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    emulator = start_emulator(link, cwd=ROOT)
     proc = None
     try:
         assert emulator.stdin is not None and emulator.stdout is not None

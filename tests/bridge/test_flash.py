@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from zcw.app.flash import files_to_copy, firmware_dir, firmware_version
-from zcw.testing.processes import reap
+from zcw.testing.processes import reap, start_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,13 +25,7 @@ def test_flash_asks_a_running_bridge_into_safe_mode_copies_resets_and_checks(
     tmp_path: Path,
 ) -> None:
     link = tmp_path / "bridge"
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hil.emulator", "--house", "R0", "--link", str(link)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    emulator = start_emulator(link, cwd=ROOT)
     log = tmp_path / "mpremote.log"
     marker = tmp_path / "reset"
     fake = tmp_path / "mpremote"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,19 @@ def reap(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
     for pipe in (proc.stdin, proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
+
+
+def start_emulator(link: Path, *, cwd: Path, house: str = "R0") -> subprocess.Popen[str]:
+    """The emulated Pico as its own process (``python -m hil.emulator``), its pty behind the
+    stable name ``link``, as a udev rule names a real one. It prints ``pty …`` first, and
+    takes fault commands on its stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hil.emulator", "--house", house, "--link", str(link)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
 
 
 def read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
