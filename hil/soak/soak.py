@@ -675,6 +675,13 @@ days = "daily"
         if self.inc is not None:  # what is still latched, a user resets
             self.inc.daemon.submit(Request("reset", Source.CLI))
         await self._run_for(60.0)
+        # The daemon's own calendar (pre-heats, keep-warm, the learned plan) still starts
+        # cycles while the soak settles: one begun in its last minute is under way, not
+        # unended. Let it end (its cap and stop sequence bound it) before counting.
+        waited = 0.0
+        while self.ledger.open_start is not None and waited < self.longest_cycle_s:
+            await self._run_for(1.0)
+            waited += 1.0
         status = self.inc.status if self.inc is not None else None
         faults = [f"{f.code}:{f.loop or '-'}" for f in status.snapshot.faults] if status else []
         return {
