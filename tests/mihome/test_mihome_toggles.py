@@ -26,7 +26,7 @@ Each such edge must get exactly one answer from the daemon to a request from ``m
 the next edge's poll; and there is no other answer, so none came from a failed poll or from
 zcw's own switch-off.
 
-It runs in about three minutes, so CI runs it in the short ``tests/soak`` stream of
+It runs in about four minutes, so CI runs it in the short ``tests/soak`` stream of
 ``scripts/check``, not in the main 3.11 run (the critical path) nor on 3.13.
 """
 
