@@ -251,6 +251,7 @@ topic = "zcw006"
 key = "footprint0bemfa0key"
 host = "127.0.0.1"
 port = {bemfa.port}
+tls = false
 """
 
 

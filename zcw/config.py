@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import os
 import re
+import ssl
 import stat
 import tomllib
 from collections.abc import Callable, Collection, Sequence
@@ -20,7 +21,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from zcw.domain.calendar import parse_days, parse_hhmm
 from zcw.errors import ConfigError, ConfigProblem
@@ -172,6 +180,13 @@ class MihomeProxyConfig(_Model):
         return self.name or self.host
 
 
+# Bemfa's MQTT ports as its documentation gives them: plain TCP and MQTT over TLS. The TLS
+# port could not be tried against the service from here (README, "Bemfa").
+BEMFA_HOST = "bemfa.com"
+BEMFA_PORT = 9501
+BEMFA_TLS_PORT = 9503
+
+
 class BemfaConfig(_Model):
     """[mihome.bemfa]: a switch in Bemfa's cloud (巴法云), which Mi Home lists for XiaoAI."""
 
@@ -179,9 +194,21 @@ class BemfaConfig(_Model):
     key: str | None = Field(None, repr=False)
     key_env: str | None = None
     key_file: Path | None = None
-    host: str = "bemfa.com"
-    port: int = Field(9501, ge=1, le=65535)
+    host: str = BEMFA_HOST
+    # None: Bemfa's TLS port with tls, its plain port without (see resolved_port).
+    port: int | None = Field(None, ge=1, le=65535)
+    # On by default: without TLS the private key, which is the MQTT client id, crosses the
+    # internet in clear, and anyone who reads it can switch (and read) zcw's topic.
+    # Strict: a TOML string ("no", "false") would otherwise be read as a yes or a no.
+    tls: StrictBool = True
+    ca_file: Path | None = None  # None: the system's CAs
     loop: str | None = None
+
+    @property
+    def resolved_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return BEMFA_TLS_PORT if self.tls else BEMFA_PORT
 
     @field_validator("topic")
     @classmethod
@@ -709,6 +736,8 @@ def _mihome_checks(cfg: Config, m: MihomeConfig) -> list[ConfigProblem]:
                     f"use one of: {', '.join(loops)} (default: the first)",
                 )
             )
+    if m.bemfa is not None:
+        problems += _bemfa_tls_checks(m.bemfa)
     hosts = [px.host for px in m.proxy]
     for i, px in enumerate(m.proxy):
         if hosts.index(px.host) != i:
@@ -724,6 +753,52 @@ def _mihome_checks(cfg: Config, m: MihomeConfig) -> list[ConfigProblem]:
     except ConfigError as err:
         problems += err.problems
     return problems
+
+
+def _bemfa_tls_checks(b: BemfaConfig) -> list[ConfigProblem]:
+    """``tls``, ``port`` and ``ca_file`` of [mihome.bemfa] that cannot work together."""
+    where = "mihome.bemfa"
+    if b.ca_file is not None and not b.tls:
+        return [
+            ConfigProblem(
+                f"{where}.ca_file",
+                "is set, but tls = false: zcw would never use it",
+                f"set tls = true (Bemfa's TLS port is {BEMFA_TLS_PORT}), or remove ca_file",
+            )
+        ]
+    if b.host == BEMFA_HOST and (b.tls, b.port) in ((True, BEMFA_PORT), (False, BEMFA_TLS_PORT)):
+        other = BEMFA_TLS_PORT if b.tls else BEMFA_PORT
+        kind = "plain MQTT" if b.tls else "MQTT over TLS"
+        return [
+            ConfigProblem(
+                f"{where}.port",
+                f"{b.port} is Bemfa's {kind} port, but tls = {str(b.tls).lower()}",
+                f"remove port (zcw then uses {other}), or set tls = {str(not b.tls).lower()}",
+            )
+        ]
+    if b.ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(b.ca_file.expanduser()))
+        except FileNotFoundError:
+            return [
+                ConfigProblem(
+                    f"{where}.ca_file",
+                    f"{b.ca_file}: file not found",
+                    "give the PEM file of the CA that signed the server's certificate, or "
+                    "remove ca_file to use the system's CAs",
+                )
+            ]
+        except (OSError, ssl.SSLError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return [
+                ConfigProblem(
+                    f"{where}.ca_file",
+                    f"{b.ca_file} is not a readable PEM CA certificate ({why})",
+                    "give the PEM file of the CA that signed the server's certificate, or "
+                    "remove ca_file to use the system's CAs",
+                )
+            ]
+    return []
 
 
 def _mihome_advice(cfg: Config) -> list[ConfigProblem]:

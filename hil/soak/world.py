@@ -115,6 +115,7 @@ topic = "{BEMFA_TOPIC}"
 key = "{BEMFA_KEY}"
 host = "127.0.0.1"
 port = {self.bemfa_broker.port}
+tls = false  # the broker's plain listener; tests/mihome/test_bemfa.py covers TLS
 loop = "far"
 """
 

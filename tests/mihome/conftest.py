@@ -30,9 +30,13 @@ def plug() -> Iterator[MiioDevice]:
         yield device
 
 
-def sim_config(tmp_path: Path, mihome: dict[str, Any], **control: Any) -> Config:
+def sim_config(
+    tmp_path: Path, mihome: dict[str, Any], *, loop: dict[str, Any] | None = None, **control: Any
+) -> Config:
+    """The built-in one-loop config with ``[mihome]``; ``loop`` and ``control`` override keys."""
     data = tomllib.loads(resources.files("zcw").joinpath("default.toml").read_text())
     data["control"].update({"min_rest_s": 0, "socket": str(tmp_path / "zcw.sock")} | control)
+    data["loops"][0].update(loop or {})
     data["store"] = {"path": str(tmp_path / "history.db")}
     data["mihome"] = mihome
     return parse_config(data)

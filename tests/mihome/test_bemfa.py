@@ -1,8 +1,11 @@
 """The Bemfa switch against a local mosquitto standing in for Bemfa's cloud on loopback.
 
-What mosquitto cannot show: Bemfa delivers a message published to ``<topic>/set`` to the
-topic's other subscribers (Mi Home) and not back to the publisher. Here the stand-in for
-Mi Home listens on ``<topic>/set`` itself, and zcw must not react to its own ``off``.
+zcw talks to the broker's TLS listener (a CA of its own, ``zcw.testing.broker``) as it talks
+to Bemfa by default, or to its plain listener with ``tls = false``; the stand-in for Mi Home
+uses the plain one (one broker, one topic tree). What mosquitto cannot show: Bemfa delivers
+a message published to ``<topic>/set`` to the topic's other subscribers (Mi Home) and not
+back to the publisher. Here the stand-in for Mi Home listens on ``<topic>/set`` itself, and
+zcw must not react to its own ``off``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 from conftest import live, sim_config
 from paho.mqtt.enums import CallbackAPIVersion
 
-from zcw.testing.broker import Broker, free_port
+from zcw.testing.broker import Broker, free_port, write_other_ca
 
 KEY = "4d9ce1aa36cb4f0b8a2e7b3f1c6d5e09"  # looks like a Bemfa private key
 TOPIC = "zcw006"
@@ -62,8 +65,14 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
 
 
-def bemfa(port: int) -> dict[str, object]:
-    return {"bemfa": {"topic": TOPIC, "key": KEY, "host": "127.0.0.1", "port": port}}
+def bemfa(port: int, **keys: object) -> dict[str, object]:
+    """[mihome.bemfa] for a broker on loopback: plain MQTT unless ``tls`` is given."""
+    table = {"topic": TOPIC, "key": KEY, "host": "127.0.0.1", "port": port, "tls": False}
+    return {"bemfa": table | keys}
+
+
+def broker_log(broker: Broker) -> str:
+    return (broker.folder / "mosquitto.log").read_text()
 
 
 def test_on_starts_a_cycle_and_off_comes_back_at_its_end(
@@ -110,3 +119,53 @@ def test_bemfa_unreachable_is_a_fault_and_blocks_nothing(tmp_path: Path) -> None
         time.sleep(0.3)
         lv.sim.do(lambda: lv.rig.hardware.press(0))
         lv.wait(lambda: bool(lv.events("cycle_started", "button")), 5, "the button")
+
+
+def test_over_tls_on_starts_a_cycle_and_off_comes_back_at_its_end(
+    broker: Broker, tmp_path: Path
+) -> None:
+    mi = MiHome(broker.port)
+    tls = bemfa(broker.tls_port, tls=True, ca_file=str(broker.ca))
+    with live(sim_config(tmp_path, tls)) as lv:
+        lv.wait(lambda: "as " + KEY in broker_log(broker), 10, "login")
+        # mosquitto logs the listener a connection came in on before the client's id.
+        log = broker_log(broker)
+        assert f"on port {broker.tls_port}" in log.split("as " + KEY)[0].splitlines()[-2]
+        time.sleep(0.3)  # subscribed
+        mi.say("on")
+        lv.wait(lambda: bool(lv.events("cycle_started", "mihome")), 5, "cycle_started")
+        lv.wait(lambda: bool(lv.events("hot_ready")), 20, "hot_ready")
+        lv.wait(lambda: mi.offs() == 1, 5, "off on zcw006/set, published over TLS")
+        assert lv.fault("bemfa_tls") is None and lv.fault("bemfa_unreachable") is None
+        assert len(lv.events("cycle_started")) == 1
+    mi.close()
+
+
+@pytest.mark.parametrize("trust", ["another CA", "the system's CAs"])
+def test_a_certificate_that_does_not_verify_is_a_fault_and_the_key_stays_home(
+    broker: Broker, tmp_path: Path, trust: str
+) -> None:
+    ca = {"ca_file": str(write_other_ca(tmp_path))} if trust == "another CA" else {}
+    with live(sim_config(tmp_path, bemfa(broker.tls_port, tls=True, **ca)), speed=5) as lv:
+        lv.wait(lambda: lv.fault("bemfa_tls") is not None, 10, "the TLS fault")
+        fault = lv.fault("bemfa_tls")
+        assert fault is not None and not fault.latching
+        assert (
+            "does not verify" in fault.message and f"127.0.0.1:{broker.tls_port}" in fault.message
+        )
+        assert ("ca_file" in fault.message) == (trust == "another CA")
+        assert "tls = false" in fault.hint and KEY not in fault.message + fault.hint
+        time.sleep(0.3)
+        lv.sim.do(lambda: lv.rig.hardware.press(0))  # and it blocks nothing
+        lv.wait(lambda: bool(lv.events("cycle_started", "button")), 5, "the button")
+    assert KEY not in broker_log(broker)  # the key never went out
+
+
+def test_tls_to_a_plain_port_says_which_port_is_bemfas_tls_port(
+    broker: Broker, tmp_path: Path
+) -> None:
+    with live(sim_config(tmp_path, bemfa(broker.port, tls=True)), speed=5) as lv:
+        lv.wait(lambda: lv.fault("bemfa_tls") is not None, 10, "the TLS fault")
+        fault = lv.fault("bemfa_tls")
+        assert fault is not None and "No TLS session" in fault.message and "9503" in fault.hint
+    assert KEY not in broker_log(broker)

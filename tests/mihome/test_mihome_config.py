@@ -15,6 +15,7 @@ from zcw.config import ConfigError, advice, format_problems, load_config, mihome
 ROOT = Path(__file__).resolve().parents[2]
 BASE = (ROOT / "config" / "crossover.toml").read_text()
 TOKEN = "00112233445566778899aabbccddeeff"
+BEMFA = '[mihome.bemfa]\ntopic = "zcw006"\nkey = "k"\n'
 
 
 def write(tmp_path: Path, mihome: str) -> Path:
@@ -92,6 +93,12 @@ def test_a_proxy_with_defaults(tmp_path: Path) -> None:
         ("[mihome]\n", "mihome", "names no device"),
         ('[mihome.bemfa]\ntopic = "zcw005"\nkey = "k"\n', "mihome.bemfa.topic", "006"),
         ('[mihome.bemfa]\ntopic = "zcw006"\n', "mihome.bemfa.key", "private key"),
+        (f'{BEMFA}tls = false\nca_file = "/etc/ssl/x.pem"\n', "mihome.bemfa.ca_file", "never"),
+        (f"{BEMFA}port = 9501\n", "mihome.bemfa.port", "remove port (zcw then uses 9503)"),
+        (f"{BEMFA}tls = false\nport = 9503\n", "mihome.bemfa.port", "set tls = true"),
+        (f'{BEMFA}ca_file = "/nonexistent/ca.pem"\n', "mihome.bemfa.ca_file", "not found"),
+        (f'{BEMFA}ca_file = "{ROOT / "README.md"}"\n', "mihome.bemfa.ca_file", "not a readable"),
+        (f'{BEMFA}tls = "yes"\n', "mihome.bemfa.tls", "true or false"),
     ],
     ids=[
         "short-token",
@@ -107,12 +114,32 @@ def test_a_proxy_with_defaults(tmp_path: Path) -> None:
         "empty",
         "bemfa-topic",
         "bemfa-key",
+        "bemfa-ca-without-tls",
+        "bemfa-plain-port-with-tls",
+        "bemfa-tls-port-without-tls",
+        "bemfa-ca-missing",
+        "bemfa-ca-not-pem",
+        "bemfa-tls-type",
     ],
 )
 def test_each_mistake_names_the_key(tmp_path: Path, mihome: str, where: str, says: str) -> None:
     text = problems(tmp_path, mihome)
     assert where in text and says in text and "fix:" in text
     assert "1234567" not in text and '"abc"' not in text and "'abc'" not in text
+
+
+def test_bemfa_goes_over_tls_by_default(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BEMFA))
+    assert cfg.mihome is not None and cfg.mihome.bemfa is not None
+    b = cfg.mihome.bemfa
+    assert (b.host, b.tls, b.ca_file, b.resolved_port) == ("bemfa.com", True, None, 9503)
+    cfg = load_config(write(tmp_path, BEMFA + "tls = false\n"))
+    assert cfg.mihome is not None and cfg.mihome.bemfa is not None
+    assert cfg.mihome.bemfa.resolved_port == 9501
+    # Another host (a broker of one's own, or a test's): any port with either setting.
+    cfg = load_config(write(tmp_path, BEMFA + 'host = "10.0.0.2"\nport = 9501\n'))
+    assert cfg.mihome is not None and cfg.mihome.bemfa is not None
+    assert (cfg.mihome.bemfa.tls, cfg.mihome.bemfa.resolved_port) == (True, 9501)
 
 
 def test_token_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

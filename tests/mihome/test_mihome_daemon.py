@@ -76,33 +76,6 @@ def test_switch_on_starts_a_cycle_within_poll_s_and_hot_ready_switches_it_off(
     print(f"\nplug on → cycle_started: {', '.join(f'{x * 1000:.0f} ms' for x in latencies)}")
 
 
-def test_random_toggles_and_failing_polls_give_one_request_per_edge(
-    plug: MiioDevice, tmp_path: Path
-) -> None:
-    rng = random.Random(4)
-    edges = 0
-    with live(sim_config(tmp_path, proxy(plug)), speed=10) as lv:
-        settle(lv, plug)
-        for _ in range(8):
-            trouble = rng.choice(["none", "silent", "error"])
-            plug.silent = trouble == "silent"
-            plug.error = {"code": -5001, "message": "busy"} if trouble == "error" else None
-            plug.user_set(True)
-            edges += 1
-            time.sleep(rng.uniform(0.2, 1.2))  # polls fail meanwhile
-            plug.silent, plug.error = False, None
-            lv.wait(lambda e=edges: answers(lv) >= e, 10, f"the answer to edge {edges}")  # type: ignore[misc]
-            if rng.random() < 0.4 and plug.on:
-                plug.user_set(False)  # a user's cancel
-            lv.wait(lambda: not plug.on, 20, "the plug off (cycle over, or cancelled)")
-            settle(lv, plug)
-            settle(lv, plug)
-        time.sleep(1.0)
-        assert answers(lv) == edges
-        fault_events = [k for _, k, _ in lv.stamps if k in ("fault", "fault_cleared")]
-        assert "fault" in fault_events
-
-
 def test_silence_mid_cycle_faults_within_10_s_and_the_cycle_ends_normally(
     plug: MiioDevice, tmp_path: Path
 ) -> None:

@@ -283,7 +283,13 @@ def build_mihome(cfg: Config, daemon: Daemon) -> MihomeBridge:
         b = m.bemfa
         bridge.add_bemfa(
             BemfaSettings(
-                topic=b.topic, loop=b.loop or default_loop, key=key, host=b.host, port=b.port
+                topic=b.topic,
+                loop=b.loop or default_loop,
+                key=key,
+                host=b.host,
+                port=b.resolved_port,
+                tls=b.tls,
+                ca_file=b.ca_file,
             )
         )
     return bridge

@@ -18,6 +18,12 @@ or ``get_prop ["power"]``/``set_power`` (``kind = "miio_plug"``, -32601 to the r
 go silent, answer every request with an error, answer late, or hold another token than the
 client's: then the hello works and requests fail their checksum and get no answer, as on a
 real plug. Every request it understood is logged with its method, params and time.
+
+With ``record = True`` it also keeps a *trace*: every change a user made to its switch and
+every request it could read, silent or not, in the one order in which they happened (a lock
+orders them), each with the switch's state after it, what it answered, and whether that
+answer was sent. A test can then tell from the device's side alone what a client could have
+known of the switch and when (see ``tests/mihome/test_mihome_toggles.py``).
 """
 
 from __future__ import annotations
@@ -128,6 +134,24 @@ class Received:
     at: float
 
 
+@dataclass(slots=True)
+class Step:
+    """One entry of the trace: a user's switching (``user``), or a request it could read."""
+
+    at: float  # time.monotonic()
+    on: bool  # the switch's state after this step
+    user: bool = False
+    method: str = ""
+    params: Any = None
+    reply: dict[str, Any] | None = None  # the answer's body; None: none (silent)
+    delivered: bool = False  # the answer was sent (set once sendto returned)
+
+    @property
+    def answered_ok(self) -> bool:
+        """A request answered with a result, and the answer sent."""
+        return self.delivered and self.reply is not None and "result" in self.reply
+
+
 @dataclass
 class MiioDevice:
     """``with MiioDevice(token=…) as plug:`` serves on ``plug.host``:54321 until exit."""
@@ -140,10 +164,12 @@ class MiioDevice:
     silent: bool = False  # answers nothing at all, as if unplugged
     error: dict[str, Any] | None = None  # answers every request with this error
     delay_s: float = 0.0  # answers this late
+    record: bool = False  # keep the trace (unbounded: for tests, not for a month's soak)
     host: str = field(init=False, default="")
     requests: list[Received] = field(init=False, default_factory=list)
     hellos: int = field(init=False, default=0)
     unreadable: int = field(init=False, default=0)  # packets this token could not verify
+    trace: list[Step] = field(init=False, default_factory=list)
     _sock: socket.socket | None = field(init=False, default=None, repr=False)
     _thread: threading.Thread | None = field(init=False, default=None, repr=False)
     _boot: float = field(init=False, default_factory=time.monotonic, repr=False)
@@ -174,7 +200,26 @@ class MiioDevice:
 
     def user_set(self, on: bool) -> None:
         """Switch the plug as a user would (the Mi Home app, a scene, XiaoAI, its button)."""
-        self.on = on
+        with self._lock:
+            self.on = on
+            if self.record:
+                self.trace.append(Step(time.monotonic(), on, user=True))
+
+    def user_toggle(self) -> bool:
+        """Flip the switch as a user would, from whatever state it is in now; the new state.
+
+        Atomic with the requests: zcw's own switching cannot slip in between the reading of
+        the state and its change."""
+        with self._lock:
+            self.on = not self.on
+            if self.record:
+                self.trace.append(Step(time.monotonic(), self.on, user=True))
+            return self.on
+
+    def steps(self) -> list[Step]:
+        """A copy of the trace (``record = True``), in the order things happened."""
+        with self._lock:
+            return list(self.trace)
 
     def log(self, method: str | None = None) -> list[Received]:
         with self._lock:
@@ -207,35 +252,49 @@ class MiioDevice:
                 continue
             except OSError:
                 return
-            answer = self._answer(packet)
+            answer, step = self._answer(packet)
             if answer is None or self.silent:
                 continue
             if self.delay_s > 0:
                 time.sleep(self.delay_s)
             with contextlib.suppress(OSError):
                 sock.sendto(answer, peer)
+                if step is not None:
+                    with self._lock:
+                        step.delivered = True
 
-    def _answer(self, packet: bytes) -> bytes | None:
-        if self.silent:
-            return None
+    def _answer(self, packet: bytes) -> tuple[bytes | None, Step | None]:
         if packet == HELLO:
+            if self.silent:
+                return None, None
             self.hellos += 1
-            return hello_answer(self.device_id, self.stamp)
+            return hello_answer(self.device_id, self.stamp), None
         token = bytes.fromhex(self.token)
         try:
             _did, _stamp, message = decode(token, packet)
         except BadPacket:
-            self.unreadable += 1  # a wrong token: a real plug stays silent too
-            return None
+            if not self.silent:
+                self.unreadable += 1  # a wrong token: a real plug stays silent too
+            return None, None
         method, params = str(message.get("method")), message.get("params")
-        with self._lock:
-            self.requests.append(Received(method, params, time.monotonic()))
-        reply: dict[str, Any] = {"id": message.get("id")}
-        if self.error is not None:
-            reply["error"] = self.error
-        else:
-            reply.update(self._call(method, params))
-        return encode(token, self.device_id, self.stamp, reply)
+        now = time.monotonic()
+        with self._lock:  # one order for requests and a user's switching
+            if self.silent:  # heard, not answered: only the trace knows
+                if self.record:
+                    self.trace.append(Step(now, self.on, method=method, params=params))
+                return None, None
+            self.requests.append(Received(method, params, now))
+            body: dict[str, Any] = {}
+            if self.error is not None:
+                body["error"] = self.error
+            else:
+                body.update(self._call(method, params))
+            step = None
+            if self.record:
+                step = Step(now, self.on, method=method, params=params, reply=body)
+                self.trace.append(step)
+        reply = {"id": message.get("id"), **body}
+        return encode(token, self.device_id, self.stamp, reply), step
 
     def _call(self, method: str, params: Any) -> dict[str, Any]:
         items = params if isinstance(params, list) else []

@@ -8,6 +8,11 @@ QoS 0 or 1 only (QoS 2 gets the client thrown off), and a message published to
 publishes its ``off`` there and does not hear itself. It needs the internet; an outage is a
 transient fault and blocks nothing. As in the zcw MQTT link, paho's callbacks run in paho's
 thread and only hand their data to the event loop.
+
+Because the key *is* the client id, the session goes over TLS by default (Bemfa's TLS port,
+9503 as its documentation gives it), the server's certificate checked against the system's
+CAs or ``ca_file``; a certificate that does not verify is the ``bemfa_tls`` fault, and the
+key is never sent.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -44,8 +52,15 @@ class BemfaSettings:
     loop: str
     key: str = field(repr=False)
     host: str = "bemfa.com"
-    port: int = 9501
+    port: int = 9503
+    tls: bool = True
+    ca_file: Path | None = None  # None: the system's CAs
     keepalive_s: int = KEEPALIVE_S
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Verify the server's certificate and host name (system CAs unless ``ca_file``)."""
+        cafile = None if self.ca_file is None else str(self.ca_file.expanduser())
+        return ssl.create_default_context(cafile=cafile)
 
     @property
     def set_topic(self) -> str:
@@ -79,7 +94,10 @@ class BemfaLink:
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"BemfaLink({s.host}:{s.port}, topic={s.topic}, connected={self.connected})"
+        return (
+            f"BemfaLink({s.host}:{s.port}, tls={s.tls}, topic={s.topic}, "
+            f"connected={self.connected})"
+        )
 
     @property
     def loop_name(self) -> str:
@@ -92,6 +110,8 @@ class BemfaLink:
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
+        if self.settings.tls:
+            client.tls_set_context(self.settings.tls_context())
         client.on_connect = self._cb_connect
         client.on_disconnect = self._cb_disconnect
         client.on_message = self._cb_message
@@ -180,12 +200,22 @@ class BemfaLink:
         self._connected.clear()
         self._dropped.clear()
         self._refused = None
-        self._client = self._make_client()
         try:
+            self._client = self._make_client()
+            if s.tls:
+                # Before the key goes out as the client id, and in a socket of our own: paho
+                # leaks its half-open socket when a handshake fails.
+                await asyncio.wait_for(asyncio.to_thread(_verify_tls, s), CONNECT_TIMEOUT_S)
             await asyncio.wait_for(
                 asyncio.to_thread(self._client.connect, s.host, s.port, s.keepalive_s),
                 CONNECT_TIMEOUT_S,
             )
+        except ssl.SSLCertVerificationError as exc:
+            _dispose(self._client)
+            return _untrusted(s, exc.verify_message or str(exc))
+        except (_NoTls, ssl.SSLError) as exc:
+            _dispose(self._client)
+            return _no_tls(s, str(exc))
         except (OSError, TimeoutError) as exc:
             _dispose(self._client)
             return _unreachable(s, f"{type(exc).__name__}: {exc}")
@@ -268,6 +298,46 @@ def _unreachable(s: BemfaSettings, why: str) -> Problem:
         "Bemfa needs the internet: check the Pi's connection and DNS. Until it is back, "
         "XiaoAI cannot reach zcw through Bemfa; the button and the LAN triggers work.",
     )
+
+
+def _untrusted(s: BemfaSettings, why: str) -> Problem:
+    cas = "the system's CAs" if s.ca_file is None else f"mihome.bemfa.ca_file ({s.ca_file})"
+    return Problem(
+        "bemfa_tls",
+        f"The TLS certificate of Bemfa's cloud at {s.host}:{s.port} does not verify against "
+        f"{cas} ({why}); zcw did not send the key.",
+        "Check the Pi's clock (a wrong date fails every certificate), that mihome.bemfa.host "
+        "is the name on the certificate, and the CA bundle (`sudo apt-get install "
+        "ca-certificates`) or mihome.bemfa.ca_file. Set mihome.bemfa.tls = false only if "
+        "Bemfa offers no TLS: the key then crosses the internet in clear.",
+    )
+
+
+def _no_tls(s: BemfaSettings, why: str) -> Problem:
+    return Problem(
+        "bemfa_tls",
+        f"No TLS session with Bemfa's cloud at {s.host}:{s.port} ({why}); zcw did not send "
+        "the key.",
+        "Check mihome.bemfa.port: Bemfa's TLS port is 9503 (9501 is plain MQTT). Set "
+        "mihome.bemfa.tls = false only if Bemfa offers no TLS: the key then crosses the "
+        "internet in clear.",
+    )
+
+
+class _NoTls(Exception):
+    """The TCP connection was made, and the TLS handshake on it failed (not the certificate)."""
+
+
+def _verify_tls(s: BemfaSettings) -> None:
+    """A TLS handshake of our own, closed at once: the certificate's verdict, no leak."""
+    with socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S) as raw:
+        try:
+            with s.tls_context().wrap_socket(raw, server_hostname=s.host):
+                pass
+        except ssl.SSLCertVerificationError:
+            raise
+        except OSError as exc:  # SSLError too; a plain MQTT port resets or closes
+            raise _NoTls(f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}") from exc
 
 
 def _dispose(client: mqtt.Client) -> None:
