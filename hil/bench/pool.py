@@ -13,27 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.pool
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 def _leave_sigint_to_the_main_process() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@contextmanager
-def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
-    """``workers`` processes; ``with worker_pool(n) as pool:`` ends them on the way out (the
-    results are all in by then, or nobody wants them any more). Interrupted, the workers are
-    killed first, so the way out does not hang on ``Pool.terminate``'s handshake with workers
-    in the middle of a day (on a loaded CI machine the main process once outlived 5 s)."""
-    pool = multiprocessing.Pool(workers, initializer=_leave_sigint_to_the_main_process)
-    try:
-        yield pool
-    except BaseException:
-        for child in multiprocessing.active_children():  # the bench's only children
-            child.kill()
-        raise
-    finally:
-        pool.terminate()
-        pool.join()
+def worker_pool(workers: int) -> multiprocessing.pool.Pool:
+    """``workers`` processes; use it as ``with worker_pool(n) as pool:``, whose exit
+    terminates them (the results are all in by then, or nobody wants them any more)."""
+    return multiprocessing.Pool(workers, initializer=_leave_sigint_to_the_main_process)

@@ -258,6 +258,10 @@ def test_sigint_ends_the_bench_and_its_workers_within_seconds(to: str) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own group: the group's SIGINT must not reach pytest
+        # CI runs some streams in the background of a script, which starts them with SIGINT
+        # ignored, and an ignored signal stays ignored across exec: Python would then never
+        # install its KeyboardInterrupt handler in the bench. Give it SIGINT as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stderr is not None
