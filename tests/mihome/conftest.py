@@ -107,3 +107,22 @@ def live(cfg: Config, *, speed: float = 10.0, rig: Any = None) -> Iterator[Live]
 
         sim.spawn(asyncio.sleep(0), close=close_store)
         yield Live(sim, adapters)
+
+
+# The four answers a start request gets (every request exactly one).
+ANSWERS = ("cycle_started", "joined", "already_hot", "rejected")
+
+
+def answers(lv: Live) -> int:
+    """How many answers zcw gave to requests from the plug."""
+    return sum(len(lv.events(k, "mihome")) for k in ANSWERS)
+
+
+def settle(lv: Live, plug: MiioDevice) -> None:
+    """Wait until zcw has read the plug once more (so it knows the plug's state)."""
+
+    def reads() -> int:
+        return sum(r.method.startswith("get_") for r in plug.log())
+
+    n = reads()
+    lv.wait(lambda: reads() > n, 5, "a poll")

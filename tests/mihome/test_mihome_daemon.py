@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TOKEN, Live, live, proxy, sim_config
+from conftest import TOKEN, answers, live, proxy, settle, sim_config
 
 from zcw.adapters.mihome.plug import Problem
 from zcw.app.mihome_bridge import FaultBoard
@@ -19,22 +19,7 @@ from zcw.config import parse_config
 from zcw.domain.model import Request, Source
 from zcw.testing.miio_device import MiioDevice
 
-ANSWERS = ("cycle_started", "joined", "already_hot", "rejected")
 MEASURED: dict[str, object] = {}
-
-
-def answers(lv: Live) -> int:
-    return sum(len(lv.events(k, "mihome")) for k in ANSWERS)
-
-
-def settle(lv: Live, plug: MiioDevice) -> None:
-    """Wait until zcw has read the plug once more (so it knows the plug's state)."""
-
-    def reads() -> int:
-        return sum(r.method.startswith("get_") for r in plug.log())
-
-    n = reads()
-    lv.wait(lambda: reads() > n, 5, "a poll")
 
 
 def test_switch_on_starts_a_cycle_within_poll_s_and_hot_ready_switches_it_off(

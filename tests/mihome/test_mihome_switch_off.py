@@ -14,31 +14,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import Live, live, proxy, sim_config
+from conftest import Live, answers, live, proxy, settle, sim_config
 
 from zcw.domain.model import Request, Source
 from zcw.testing.miio_device import MiioDevice
 
-ANSWERS = ("cycle_started", "joined", "already_hot", "rejected")
 # The glue acts on the status that carries the event, and the command is the next job of
 # the plug's worker: on loopback it reaches the emulator within milliseconds. This bound
 # leaves room for a loaded CI machine, and is far shorter than a stop sequence or a poll
 # interval on which a wrong path would only catch up later.
 PROMPT_S = 0.4
-
-
-def answers(lv: Live) -> int:
-    return sum(len(lv.events(k, "mihome")) for k in ANSWERS)
-
-
-def settle(lv: Live, plug: MiioDevice) -> None:
-    """Wait until zcw has read the plug once more (so it knows the plug's state)."""
-
-    def reads() -> int:
-        return sum(r.method.startswith("get_") for r in plug.log())
-
-    n = reads()
-    lv.wait(lambda: reads() > n, 5, "a poll")
 
 
 def offs_after(plug: MiioDevice, t0: float) -> list[float]:
@@ -50,11 +35,15 @@ def offs_after(plug: MiioDevice, t0: float) -> list[float]:
     ]
 
 
-def switched_off_at(lv: Live, plug: MiioDevice, t0: float, what: str) -> float:
+def switched_off_once(lv: Live, plug: MiioDevice, t0: float, ended_at: float, what: str) -> None:
+    """The plug was switched off once since ``t0``, within PROMPT_S of ``what`` (at
+    ``ended_at``), and the plug's one request had one answer."""
     lv.wait(lambda: not plug.on, 5, f"the plug switched off after {what}")
     offs = offs_after(plug, t0)
     assert len(offs) == 1, offs
-    return offs[0]
+    assert offs[0] - ended_at < PROMPT_S, (offs[0], ended_at)
+    settle(lv, plug)
+    assert answers(lv) == 1 and plug.switched_to() == [False]
 
 
 def test_a_cycle_aborted_by_a_fault_switches_the_plug_off(plug: MiioDevice, tmp_path: Path) -> None:
@@ -68,11 +57,8 @@ def test_a_cycle_aborted_by_a_fault_switches_the_plug_off(plug: MiioDevice, tmp_
         plug.user_set(True)
         lv.wait(lambda: bool(lv.events("cycle_started", "mihome")), 3, "start")
         lv.wait(lambda: bool(lv.events("cycle_aborted")), 10, "cycle_aborted")
-        aborted_at = lv.events("cycle_aborted")[0]
-        off_at = switched_off_at(lv, plug, t0, "the abort")
-        assert off_at - aborted_at < PROMPT_S, (off_at, aborted_at)
-        settle(lv, plug)
-        assert answers(lv) == 1 and plug.switched_to() == [False]
+        ended_at = lv.events("cycle_aborted")[0]
+        switched_off_once(lv, plug, t0, ended_at, "the abort")
 
 
 def test_a_cycle_stopped_by_another_trigger_switches_the_plug_off(
@@ -86,11 +72,8 @@ def test_a_cycle_stopped_by_another_trigger_switches_the_plug_off(
         lv.wait(lambda: bool(lv.events("cycle_started", "mihome")), 3, "start")
         lv.sim.do(lambda: lv.sim.daemon.submit(Request("stop", Source.CLI)))
         lv.wait(lambda: bool(lv.events("cycle_stopped", "cli")), 3, "cycle_stopped")
-        stopped_at = lv.events("cycle_stopped", "cli")[0]
-        off_at = switched_off_at(lv, plug, t0, "the stop")
-        assert off_at - stopped_at < PROMPT_S, (off_at, stopped_at)
-        settle(lv, plug)
-        assert answers(lv) == 1 and plug.switched_to() == [False]
+        ended_at = lv.events("cycle_stopped", "cli")[0]
+        switched_off_once(lv, plug, t0, ended_at, "the stop")
 
 
 def test_a_start_rejected_for_the_rest_time_switches_the_plug_off(
@@ -106,11 +89,8 @@ def test_a_start_rejected_for_the_rest_time_switches_the_plug_off(
         t0 = time.monotonic()
         plug.user_set(True)
         lv.wait(lambda: bool(lv.events("rejected", "mihome")), 3, "rejected")
-        rejected_at = lv.events("rejected", "mihome")[0]
-        off_at = switched_off_at(lv, plug, t0, "the rejection")
-        assert off_at - rejected_at < PROMPT_S, (off_at, rejected_at)
-        settle(lv, plug)
-        assert answers(lv) == 1 and plug.switched_to() == [False]
+        ended_at = lv.events("rejected", "mihome")[0]
+        switched_off_once(lv, plug, t0, ended_at, "the rejection")
         assert not lv.events("cycle_started", "mihome")
 
 
@@ -131,11 +111,8 @@ def test_a_start_rejected_by_a_latched_fault_switches_the_plug_off(
         t0 = time.monotonic()
         plug.user_set(True)
         lv.wait(lambda: bool(lv.events("rejected", "mihome")), 3, "rejected")
-        rejected_at = lv.events("rejected", "mihome")[0]
-        off_at = switched_off_at(lv, plug, t0, "the rejection")
-        assert off_at - rejected_at < PROMPT_S, (off_at, rejected_at)
-        settle(lv, plug)
-        assert answers(lv) == 1 and plug.switched_to() == [False]
+        ended_at = lv.events("rejected", "mihome")[0]
+        switched_off_once(lv, plug, t0, ended_at, "the rejection")
 
 
 def test_already_hot_switches_the_plug_off(plug: MiioDevice, tmp_path: Path) -> None:
@@ -148,11 +125,8 @@ def test_already_hot_switches_the_plug_off(plug: MiioDevice, tmp_path: Path) -> 
         t0 = time.monotonic()
         plug.user_set(True)
         lv.wait(lambda: bool(lv.events("already_hot", "mihome")), 3, "already_hot")
-        hot_at = lv.events("already_hot", "mihome")[0]
-        off_at = switched_off_at(lv, plug, t0, "already_hot")
-        assert off_at - hot_at < PROMPT_S, (off_at, hot_at)
-        settle(lv, plug)
-        assert answers(lv) == 1 and plug.switched_to() == [False]
+        ended_at = lv.events("already_hot", "mihome")[0]
+        switched_off_once(lv, plug, t0, ended_at, "already_hot")
         assert not lv.events("cycle_started")
 
 

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import TOKEN, Live, live, proxy
+from conftest import ANSWERS, TOKEN, Live, live, proxy
 
 from zcw.adapters.mihome.machine import OUTAGE_S
 from zcw.adapters.mihome.plug import PlugLink
@@ -49,7 +49,6 @@ from zcw.config import Config, config_for_house_loops, parse_config
 from zcw.domain.model import Request, Source
 from zcw.testing.miio_device import MiioDevice, Step
 
-ANSWERS = ("cycle_started", "joined", "already_hot", "rejected")
 TOGGLES = 200
 # The simulated house H4's near tap: from a warm pipe, hot water comes 80-120 s after the
 # pump starts, 2-3 s of wall time at this speed, so users switch during cycles and also let
