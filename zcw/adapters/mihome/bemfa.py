@@ -9,10 +9,11 @@ publishes its ``off`` there and does not hear itself. It needs the internet; an 
 transient fault and blocks nothing. As in the zcw MQTT link, paho's callbacks run in paho's
 thread and only hand their data to the event loop.
 
-Because the key *is* the client id, the session goes over TLS by default (Bemfa's TLS port,
-9503 as its documentation gives it), the server's certificate checked against the system's
-CAs or ``ca_file``; a certificate that does not verify is the ``bemfa_tls`` fault, and the
-key is never sent.
+Because the key *is* the client id, the session goes over TLS by default (port 9503, where
+public Bemfa clients connect with TLS; not checked against Bemfa's own documentation, which
+could not be reached when this was written), the server's certificate checked against the
+system's CAs or ``ca_file``; a certificate that does not verify is the ``bemfa_tls`` fault,
+and the key is never sent.
 """
 
 from __future__ import annotations
