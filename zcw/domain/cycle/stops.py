@@ -190,14 +190,18 @@ class AnyWarming:
 
 
 class SettledDoubt:
-    """In crossover a cycle begun in doubt (admission.hot_now) is a short one: it replaces the
-    water at the valve with the pipe's own from upstream, as long as the sensor needs to see
-    it, and stops there if it is no cooler: the water is as hot as it was, and waiting for
-    the heater's front behind a warm pipe, which a lagging sensor sees late, would push it
-    into the cold line. A cooler pipe upstream (the reading falls) makes it a plain cycle."""
+    """In crossover a cycle begun in doubt (admission.hot_now) of water that reads hot is a
+    short one: it replaces the water at the valve with the pipe's own from upstream, as long
+    as the sensor needs to see it, and stops there if it is no cooler: the water is as hot as
+    it was, and waiting for the heater's front behind a warm pipe, which a lagging sensor
+    sees late, would push it into the cold line. A cooler pipe upstream (the reading falls)
+    makes it a plain cycle. So does a reading under ready_c: water no cooler than that is
+    still not hot, and only the heater's front makes it so."""
 
     def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
         if not run.confirm or ctx.params.topology != "crossover" or ctx.since_pump_s is None:
+            return None
+        if run.start_c is None or run.start_c < run.params.ready_c:
             return None
         return "settled" if ctx.since_pump_s >= ctx.doubt_push_s else None
 
