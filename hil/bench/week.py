@@ -62,6 +62,11 @@ HOLIDAY_DAY = 9  # the second Wednesday
 TZ = ZoneInfo("Asia/Shanghai")
 HOT_WITHIN_S = 2.0
 MAX_WAIT_S = 240.0
+# A hot draw also *stays* hot if the water at the tap holds within STAY_DROP_K of ready_c
+# for STAY_S after it came hot: a warm last metre of pipe passes the 2 s test and is then
+# followed by the cooled pipe behind it, which a person under the shower feels.
+STAY_S = 30.0
+STAY_DROP_K = 2.0
 WEEK_STRATEGIES = ("on_demand", "keep_warm_all_day", "user_schedule", "learned", "prescient")
 # Tick rates in the lockstep daemon: 4 Hz in a cycle, 1 Hz just after one (the controller
 # learns its sensor's lag from that minute) and while a tap runs, else every 5 s. The
@@ -376,6 +381,7 @@ class DrawResult:
     loop: str
     kind: str
     hot: bool
+    stayed: bool  # hot, and held within STAY_DROP_K of ready_c for STAY_S
     first_c: float
     cold_l: float
     waited_s: float
@@ -401,7 +407,17 @@ def _open_tap(strat: WeekStrategy, ev: WeekEvent) -> DrawResult:
         if plant.water_at_valve_c(loop) >= READY_C:
             hot_at = plant.t_s - t0
     waited = hot_at if hot_at is not None else plant.t_s - t0
-    strat.advance(ev.use_s)
+    # The lowest water at the tap in the STAY_S after it came hot (sampled each second).
+    low: float | None = None
+    used = 0.0
+    if hot_at is not None:
+        low = plant.water_at_valve_c(loop)
+        while used < ev.use_s - 1e-9 and plant.t_s - t0 < hot_at + STAY_S:
+            step = min(1.0, ev.use_s - used)
+            strat.advance(step)
+            used += step
+            low = min(low, plant.water_at_valve_c(loop))
+    strat.advance(max(ev.use_s - used, 0.0))
     plant.set_draw(loop, 0.0)
     return DrawResult(
         at_s=ev.at_s,
@@ -409,6 +425,7 @@ def _open_tap(strat: WeekStrategy, ev: WeekEvent) -> DrawResult:
         loop=loop,
         kind=ev.kind,
         hot=hot,
+        stayed=hot and low is not None and low >= READY_C - STAY_DROP_K,
         first_c=round(first, 2),
         cold_l=round(ev.flow_lpm * waited / 60.0, 3),
         waited_s=round(waited, 1),
@@ -483,6 +500,7 @@ def run_week(
     summary: dict[str, Any] = {
         "zero_cold_rate_habitual": _share([r.hot for r in habitual]),
         "zero_cold_rate_all": _share([r.hot for r in judged]),
+        "stayed_hot_rate_habitual": _share([r.stayed for r in habitual]),
         "cold_water_l_per_draw": _mean([r.cold_l for r in judged]),
         "pump_h_per_day": round((end["pump_s"] - marks["pump_s"]) / 3600.0 / measured_days, 3),
         "energy_kj_per_day": round((end["pump_kj"] - marks["pump_kj"]) / measured_days, 1),

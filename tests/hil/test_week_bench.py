@@ -14,6 +14,7 @@ from hil.bench.week import run_week, week_scenario
 SUMMARY = {
     "zero_cold_rate_habitual",
     "zero_cold_rate_all",
+    "stayed_hot_rate_habitual",
     "cold_water_l_per_draw",
     "pump_h_per_day",
     "energy_kj_per_day",
@@ -39,6 +40,14 @@ def test_a_short_week_has_the_shape_of_the_goals() -> None:
     s, best, none = learned["summary"], prescient["summary"], on_demand["summary"]
     assert none["zero_cold_rate_all"] == 0.0 and none["energy_kj_per_day"] == 0.0
     assert best["zero_cold_rate_all"] == 1.0
+    # A pre-heat that ends as the tap opens fills the whole pipe: it stays hot. A draw that
+    # stays hot was hot first.
+    assert best["stayed_hot_rate_habitual"] == 1.0
+    for run in (on_demand, learned, prescient):
+        assert (
+            run["summary"]["stayed_hot_rate_habitual"] <= run["summary"]["zero_cold_rate_habitual"]
+        )
+        assert all(d["hot"] for d in run["draws"] if d["stayed"])
     # Learned from three workdays: most workday showers and kitchen draws are hot.
     assert s["zero_cold_rate_habitual"] >= 0.5
     assert s["cold_water_l_per_draw"] < none["cold_water_l_per_draw"]
