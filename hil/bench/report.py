@@ -71,10 +71,13 @@ def table(runs: Sequence[dict[str, Any]]) -> list[str]:
     ]
     for run in runs:
         s = run["summary"]
-        peak = "–" if s["cold_line_peak_max_c"] is None else s["cold_line_peak_max_c"]
+        peak, mean, p95 = (
+            "–" if s[key] is None else s[key]
+            for key in ("cold_line_peak_max_c", "latency_ratio_mean", "latency_ratio_p95")
+        )
         rows.append(
-            f"| {run['house']} | {kind(s)} | {s['latency_ratio_mean']} / "
-            f"{s['latency_ratio_p95']} | {s['energy_ratio']} | {s['failed_events']} of "
+            f"| {run['house']} | {kind(s)} | {mean} / {p95} | {s['energy_ratio']} | "
+            f"{s['failed_events']} of "
             f"{s['events']} | {s['violations']} | {peak} | {s['hot_over_limit_l_per_100']} | "
             f"{'**met**' if goals_met(s) else 'missed'} |"
         )
