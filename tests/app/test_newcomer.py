@@ -142,11 +142,15 @@ def test_an_invalid_toml_hint_keeps_its_brackets(tmp_path: Path) -> None:
     assert "tables look like [name], arrays of tables like [[loops]]" in " ".join(text.split())
 
 
-def daemon(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+def daemon(
+    tmp_path: Path, *extra: str, min_rest_s: float = 30.0
+) -> tuple[subprocess.Popen[bytes], Path]:
     """`zcw run --sim` at 5× with its own state, socket and store under tmp_path."""
     sock = tmp_path / "zcw.sock"
     cfg = tmp_path / "c.toml"
-    cfg.write_text(config_with_socket(sock) + f'\n[store]\npath = "{tmp_path / "h.db"}"\n')
+    text = config_with_socket(sock).replace("min_rest_s = 30", f"min_rest_s = {min_rest_s:g}")
+    assert f"min_rest_s = {min_rest_s:g}" in text  # the default config still says 30
+    cfg.write_text(text + f'\n[store]\npath = "{tmp_path / "h.db"}"\n')
     proc = subprocess.Popen(
         [*ZCW, "run", "-c", str(cfg), "--speed", "5", *extra],
         stdin=subprocess.DEVNULL,
@@ -160,7 +164,8 @@ def daemon(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
 
 
 def test_refusals_say_what_to_do_and_none_or_inf_never_leak(tmp_path: Path) -> None:
-    proc, cfg = daemon(tmp_path)
+    # The rest must outlast two CLI calls on a loaded machine (30 s at 5× was 6 s: too short).
+    proc, cfg = daemon(tmp_path, min_rest_s=600.0)
     env = clean_env(tmp_path)
     try:
         unknown = zcw(env, "start", "garage", "-c", str(cfg))
