@@ -63,6 +63,11 @@ def goals_met(s: dict[str, Any]) -> bool:
     return latency and energy and failed and clean
 
 
+def _or_dash(value: object) -> object:
+    """A figure, or – where there is none (no event got hot, no cold-line probe)."""
+    return "–" if value is None else value
+
+
 def table(runs: Sequence[dict[str, Any]]) -> list[str]:
     rows = [
         "| house | kind | latency mean / p95 | energy | failed | violations (> 38.5 °C) "
@@ -72,7 +77,7 @@ def table(runs: Sequence[dict[str, Any]]) -> list[str]:
     for run in runs:
         s = run["summary"]
         peak, mean, p95 = (
-            "–" if s[key] is None else s[key]
+            _or_dash(s[key])
             for key in ("cold_line_peak_max_c", "latency_ratio_mean", "latency_ratio_p95")
         )
         rows.append(

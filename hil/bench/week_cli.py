@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hil.bench.pool import worker_pool
 from hil.bench.week import WEEK_STRATEGIES, finite, run_week
+from hil.bench.week_report import COLUMNS, cells
 from hil.house import available_houses
 
 # Figures averaged over seeds (the counts are summed).
@@ -87,37 +88,10 @@ def _merge(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def render(report: dict[str, Any], console: Console) -> None:
     table = Table(title="a family's week (the second 7 of 14 days; zcw learned on the first 7)")
-    cols = (
-        "house",
-        "strategy",
-        "hot habitual",
-        "stays hot",
-        "hot all",
-        "cold L/draw",
-        "pump h/day",
-        "kJ/day",
-        "cold line L/day",
-        "flicks P/R",
-    )
-    for col in cols:
+    for col in COLUMNS:
         table.add_column(col, justify="left" if col in ("house", "strategy") else "right")
     for run in report["runs"]:
-        s = run["summary"]
-        flick = (
-            f"{s['flick_precision']:.2f}/{s['flick_recall']:.2f}" if "flick_precision" in s else "–"
-        )
-        table.add_row(
-            run["house"],
-            run["strategy"],
-            f"{s['zero_cold_rate_habitual'] * 100:.0f} %",
-            f"{s['stayed_hot_rate_habitual'] * 100:.0f} %",
-            f"{s['zero_cold_rate_all'] * 100:.0f} %",
-            f"{s['cold_water_l_per_draw']:.2f}",
-            f"{s['pump_h_per_day']:.2f}",
-            f"{s['energy_kj_per_day']:.0f}",
-            f"{s['cold_line_l_per_day']:.1f}",
-            flick,
-        )
+        table.add_row(*cells(run))
     console.print(table)
 
 

@@ -25,26 +25,48 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
-def figures(runs: Sequence[dict[str, Any]]) -> list[str]:
-    out = [
-        "| house | strategy | hot habitual | stays hot | hot all | cold L/draw | pump h/day"
-        " | kJ/day | cold line L/day | flicks P / R |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+# The figures of one run, as the README, docs/learning.md and `zcw bench` show them.
+COLUMNS = (
+    "house",
+    "strategy",
+    "hot habitual",
+    "stays hot",
+    "hot all",
+    "cold L/draw",
+    "pump h/day",
+    "kJ/day",
+    "cold line L/day",
+    "flicks P / R",
+)
+
+
+def cells(run: dict[str, Any]) -> list[str]:
+    """One run's row, in COLUMNS' order."""
+    s = run["summary"]
+    flicks = (
+        f"{s['flick_precision']:.2f} / {s['flick_recall']:.2f}" if "flick_precision" in s else "–"
+    )
+    return [
+        run["house"],
+        run["strategy"],
+        _pct(s["zero_cold_rate_habitual"]),
+        _pct(s["stayed_hot_rate_habitual"]),
+        _pct(s["zero_cold_rate_all"]),
+        f"{s['cold_water_l_per_draw']:.2f}",
+        f"{s['pump_h_per_day']:.3f}",
+        f"{s['energy_kj_per_day']:.0f}",
+        f"{s['cold_line_l_per_day']:.1f}",
+        flicks,
     ]
+
+
+def figures(runs: Sequence[dict[str, Any]]) -> list[str]:
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for run in runs:
-        s = run["summary"]
-        name = f"**{run['strategy']}**" if run["strategy"] == "learned" else run["strategy"]
-        flicks = (
-            f"{s['flick_precision']:.2f} / {s['flick_recall']:.2f}"
-            if "flick_precision" in s
-            else "–"
-        )
-        out.append(
-            f"| {run['house']} | {name} | {_pct(s['zero_cold_rate_habitual'])}"
-            f" | {_pct(s['stayed_hot_rate_habitual'])} | {_pct(s['zero_cold_rate_all'])}"
-            f" | {s['cold_water_l_per_draw']:.2f} | {s['pump_h_per_day']:.3f}"
-            f" | {s['energy_kj_per_day']:.0f} | {s['cold_line_l_per_day']:.1f} | {flicks} |"
-        )
+        row = cells(run)
+        if run["strategy"] == "learned":
+            row[1] = f"**{row[1]}**"
+        out.append("| " + " | ".join(row) + " |")
     return out
 
 
