@@ -104,3 +104,17 @@ def test_each_day_is_watched_once() -> None:
     assert model.exposure[0] == 1.0
     day = date.fromordinal(MONDAY) + timedelta(days=7)
     assert model.watch_day(day.toordinal()) and model.exposure[0] == pytest.approx(1.85)
+
+
+def test_the_day_being_planned_does_not_count_before_it_is_lived() -> None:
+    # The daemon counts a day in at its first minute, then plans it. A rest-day habit seen on
+    # one of the week's two rest days is planned on the holiday that follows, counted in or not.
+    model = HabitModel(["bathroom"])
+    week(model, MONDAY, {i: [6 * 60 + 40] for i in range(5)} | {6: [19 * 60 + 30]})
+    holiday = MONDAY + 9
+    before = model.plan(holiday, [holiday])
+    assert [w.text for w in before] == ["19:10-19:55"]
+    model.watch_day(MONDAY + 7)
+    model.watch_day(MONDAY + 8)
+    model.watch_day(holiday, [holiday])
+    assert model.plan(holiday, [holiday]) == before

@@ -166,7 +166,10 @@ class HabitModel:
         """The windows to keep hot on ``day``, every loop, in time order."""
         row = day_row(day, holidays)
         rows = kind_rows(row)
-        days = self.days_watched(row)
+        # Judged on the days before it: the daemon counts a day in as it begins, and a day
+        # not yet lived would dilute every habit's share without its draws (a habit seen on
+        # one of two rest days fell under the bar on the third).
+        days = self.days_watched(row) - (1.0 if self.watched == day else 0.0)
         if days <= 0:
             return []
         oldest = day - 7 * self.forget_weeks
