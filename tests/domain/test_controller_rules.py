@@ -864,6 +864,59 @@ def test_a_warm_slug_left_behind_the_valve_is_not_an_arrival() -> None:
     assert r.controller.phase is Phase.RUNNING
 
 
+def _ramp_cold(r: Rig, from_c: float, to_c: float, k_per_s: float) -> float | None:
+    """Raise the cold-line probe k_per_s a second; return the reading it stopped at (None:
+    no stop by to_c)."""
+    value = from_c
+    while value <= to_c:
+        r.set_cold("bathroom", value)
+        r.run(1.0)
+        if "hot_ready" in r.kinds():
+            return value
+        value += k_per_s
+    return None
+
+
+COLD_PROBED = LoopParams(name="bathroom", ready_c=36.0, has_cold_sensor=True, sensor_tau_s=0.0)
+
+
+def test_the_cold_probe_stop_looks_ahead_by_how_far_the_probe_trails_the_water() -> None:
+    """A front climbing 1 K/s past a probe that trails the water by 4 s: stopping when the
+    probe reads 36 °C lets 40 °C into the cold line. With the lag it learned, the stop
+    comes as the water entering, not the probe, reaches 36 °C (H4 with a tap drawing)."""
+    stops = {}
+    for lag in (None, 4.0):
+        r = rig(COLD_PROBED)
+        r.set_cold("bathroom", 15.0)
+        r.run(1.0)
+        if lag is not None:
+            r.controller.restore_learned({"bathroom": Learned(cold_lag_s=lag)})
+        r.request("start")
+        r.run(20.0)
+        stops[lag] = _ramp_cold(r, 16.0, 40.0, 1.0)
+    # Unlearned it still projects the reading's own age (one period): a kelvin at 1 K/s.
+    assert stops[None] == pytest.approx(35.0)
+    assert stops[4.0] == pytest.approx(32.0)
+
+
+def test_the_probe_lag_is_learned_from_its_catch_up_after_the_stop() -> None:
+    r = rig(COLD_PROBED)
+    r.set_cold("bathroom", 15.0)
+    r.run(1.0)
+    r.request("start")
+    r.run(20.0)
+    stop_c = _ramp_cold(r, 15.5, 40.0, 0.5)
+    assert stop_c is not None
+    for _ in range(6):  # the last water in: the probe catches up 3 K, then the line cools
+        stop_c += 0.5
+        r.set_cold("bathroom", stop_c)
+        r.run(1.0)
+    r.set_cold("bathroom", stop_c - 1.0)
+    r.run(30.0)
+    lag = r.controller.learned["bathroom"].cold_lag_s
+    assert lag is not None and 5.0 <= lag <= 7.5
+
+
 # --- I6 heater must fire -------------------------------------------------------------------
 
 

@@ -143,6 +143,15 @@ class Learned:
     # The transit commissioning measured, kept apart from transit_s (which the cycles move):
     # a loop whose sensor warms too late stops on it (zcw.domain.cycle.stops.TimedFront).
     commissioned_transit_s: float | None = None
+    # How far the cold-line probe's reading trails the water entering the cold line (s),
+    # learned from its catch-up after each stop (zcw.domain.cycle.probe_lag).
+    cold_lag_s: float | None = None
+
+    def with_cold_lag(self, lag_s: float) -> Learned:
+        """A stop's catch-up showed the cold-line probe ``lag_s`` behind the water."""
+        old = self.cold_lag_s
+        lag = lag_s if old is None else old + WEIGHT * (lag_s - old)
+        return replace(self, cold_lag_s=round(lag, 2))
 
     def with_standing(self, standing_c: float, target_c: float, *, warm: bool = False) -> Learned:
         """A stop left ``standing_c`` at the valve, aiming at ``target_c``: adjust the gain of
@@ -342,6 +351,7 @@ class Learned:
             sensor_first_order=_flag(data.get("sensor_first_order")),
             transit_volume_l=_number(data, "transit_volume_l", 1000.0),
             commissioned_transit_s=_number(data, "commissioned_transit_s", 3600.0),
+            cold_lag_s=_number(data, "cold_lag_s", 60.0),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from zcw.domain import faults as F
 from zcw.domain.cycle.events import FaultBook
@@ -73,11 +73,16 @@ class SensorBoard:
         recent = self._recent.get(key)
         if recent is None or len(recent) < TREND_MIN_SAMPLES:
             return None
-        n = len(recent)
-        mt = sum(t for t, _ in recent) / n
-        mv = sum(v for _, v in recent) / n
-        stt = sum((t - mt) ** 2 for t, _ in recent)
-        return sum((t - mt) * (v - mv) for t, v in recent) / stt if stt > 0 else 0.0
+        return _slope(recent)
+
+    def slope_c_per_s(self, key: str, span_s: float) -> float | None:
+        """The reading's slope over its readings of the last ``span_s`` (at least two)."""
+        recent = self._recent.get(key)
+        if not recent:
+            return None
+        latest = recent[-1][0]
+        points = [(t, v) for t, v in recent if t >= latest - span_s - 1e-9]
+        return _slope(points) if len(points) >= 2 else None
 
     def reset(self) -> None:
         """The bridge restarted: its sensors are fresh, so 85.0 °C is a power-on value again."""
@@ -119,3 +124,13 @@ def sensor_fault(faults: FaultBook, key: str, verdict: Verdict, *, blocks: bool)
     fault = F.sensor_invalid(loop, role, verdict.error, blocks=role != "cold-line" or blocks)
     faults.clear(stale if fault.code == invalid else invalid, loop)
     faults.raise_(fault)
+
+
+def _slope(points: Iterable[tuple[float, float]]) -> float:
+    """Least-squares slope of (t, value) points (K/s); 0 when they share one time."""
+    pts = list(points)
+    n = len(pts)
+    mt = sum(t for t, _ in pts) / n
+    mv = sum(v for _, v in pts) / n
+    stt = sum((t - mt) ** 2 for t, _ in pts)
+    return sum((t - mt) * (v - mv) for t, v in pts) / stt if stt > 0 else 0.0

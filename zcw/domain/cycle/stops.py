@@ -67,6 +67,8 @@ class StopContext:
     burner_unproven: bool  # an outlet sensor has not yet seen the burner light
     lone: bool  # one loop on the pump
     cold_c: float | None  # the loop's cold-line probe, in crossover
+    # … projected along its slope by how far it trails the water (.probe_lag.ahead_c)
+    cold_ahead_c: float | None = None
     doubt_push_s: float = DOUBT_PUSH_MIN_S  # how long a doubtful cycle pushes (SettledDoubt)
 
 
@@ -113,15 +115,17 @@ class Estimate:
 
 
 class ColdProbe:
-    """T_cold sits just past the valve: the water it reads is the water at the valve, a step
-    later, seen by a probe in the flow. It must have risen in this cycle: the slug a previous
-    stop left behind the valve can still be warm when the next cycle starts."""
+    """T_cold sits just past the valve: the water it reads is the water at the valve, a few
+    seconds later, seen by a probe in the flow; the stop projects it by those seconds
+    (:mod:`.probe_lag`). It must have risen in this cycle: the slug a previous stop left
+    behind the valve can still be warm when the next cycle starts."""
 
     def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
         if ctx.cold_c is None:
             return None
         risen = run.rise.cold_risen(ctx.cold_c)
-        hot = risen and ctx.cold_c >= stop_threshold_c(ctx.params, run.params)
+        water = ctx.cold_c if ctx.cold_ahead_c is None else ctx.cold_ahead_c
+        hot = risen and water >= stop_threshold_c(ctx.params, run.params)
         return "cold_probe" if hot else None
 
 

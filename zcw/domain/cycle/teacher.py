@@ -3,7 +3,8 @@
 During a cycle it keeps the loop's readings (a :class:`LagTrace`); a minute after a lone
 loop's stop, when the water has stood still long enough, it fits the sensor's lag, the
 look-ahead gain and the arrival, and has the cold-line guard judge the stop. At each stop on
-hot water it learns the transit and, for a slow sensor, when it first warmed.
+hot water it learns the transit and, for a slow sensor, when it first warmed; a loop with a
+cold-line probe learns how far that probe trails the water (:mod:`.probe_lag`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from zcw.domain.arrival import SPIN_DOWN_S
 from zcw.domain.commission import WATCH_S, measure
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.draw import SensorModel, spoiled_from
+from zcw.domain.cycle.probe_lag import ProbeWatch
 from zcw.domain.cycle.run import Cycle, LoopRun
 from zcw.domain.cycle.stops import standing_target_c
 from zcw.domain.learning import LagTrace, Learned
-from zcw.domain.model import HEATER_OUT, LoopParams, Params, SensorSample, loop_key
+from zcw.domain.model import HEATER_OUT, LoopParams, Params, SensorSample, cold_key, loop_key
 from zcw.domain.sensors import Verdict
 
 # A fit this much slower than a lag known from this much fitting (weights of with_tau: one
@@ -35,6 +38,7 @@ class Teacher:
         self._guard = guard
         self.learned = {lp.name: Learned() for lp in params.loops}
         self._trace: LagTrace | None = None
+        self._probe: ProbeWatch | None = None
 
     def restore(self, learned: Mapping[str, Learned]) -> None:
         """What an earlier run learned (from the store); loops no longer configured are dropped."""
@@ -58,6 +62,14 @@ class Teacher:
         topology (into the cold line, the return pipe, or down the drain)."""
         return self.learned[lp.name].gain_for(warm=warm)
 
+    def cold_lag_s(self, lp: LoopParams) -> float:
+        """How far the loop's cold-line probe trails the water entering the cold line: what its
+        catch-ups showed, and never less than what no catch-up can show: the reading's age (a
+        sensor period) and the flow after the stop (the pump's spin-down). The water between
+        the valve and the probe never reaches it once the flow stops."""
+        floor = self._p.sensor_period_s + SPIN_DOWN_S
+        return max(self.learned[lp.name].cold_lag_s or 0.0, floor)
+
     def transit_s(self, lp: LoopParams) -> float | None:
         """Pump start → hot at the valve: the config's hint, else what the loop taught."""
         return lp.transit_hint_s or self.learned[lp.name].transit_s
@@ -73,11 +85,15 @@ class Teacher:
         """Only a lone loop's cycle is a clean experiment: its water stands still at the stop.
         A commissioning cycle's is watched for minutes: a clamp on plastic catches up slowly."""
         self._trace = LagTrace(lp.name) if lp.sensor_tau_s > 0 or commissioning else None
+        self._probe = None  # the pump moves the cold line's water again
         if self._trace is not None and commissioning:
             self._trace.commissioning = True
             self._trace.window_s = WATCH_S
 
     def feed(self, key: str, verdict: Verdict, sample: SensorSample | None) -> None:
+        probe = self._probe
+        if probe is not None and key == cold_key(probe.loop) and verdict.value_c is not None:
+            probe.add(verdict.value_c)
         trace = self._trace
         if trace is None:
             return
@@ -111,6 +127,11 @@ class Teacher:
             self.learned[run.name] = learned.after_slug()
         else:
             self.learned[run.name] = learned.with_rise(warming - pump_on_s)
+
+    def watch_probe(self, loop: str, now_s: float, cold_c: float, slope_c_per_s: float) -> None:
+        """A lone loop stopped with its cold-line probe at ``cold_c``, rising so: watch it catch
+        up with the last water that entered."""
+        self._probe = ProbeWatch(loop, now_s, cold_c, slope_c_per_s, cold_c)
 
     def learn_never_hot(self, run: LoopRun) -> None:
         """It ran to max_run_s although its sensor clearly warmed: stop on the first warming."""
@@ -187,7 +208,14 @@ class Teacher:
         )
 
     def tick(self, now_s: float) -> None:
-        """A minute after the stop: learn from the water standing at the valve."""
+        """A minute after the stop: learn from the water standing at the valve (and, sooner,
+        from the cold-line probe's catch-up)."""
+        probe = self._probe
+        if probe is not None and probe.done(now_s):
+            self._probe = None
+            lag = probe.lag_s()
+            if lag is not None:
+                self.learned[probe.loop] = self.learned[probe.loop].with_cold_lag(lag)
         trace = self._trace
         if trace is None or not trace.complete(now_s):
             return
