@@ -899,6 +899,21 @@ def test_the_cold_probe_stop_looks_ahead_by_how_far_the_probe_trails_the_water()
     assert stops[4.0] == pytest.approx(32.0)
 
 
+def test_a_warm_restart_stops_before_the_cold_line_limit_though_the_probe_never_rose() -> None:
+    """A loop re-heated two minutes after its last stop: the probe starts at 36.6 °C (what
+    that stop left) and the water behind the valve is hotter still. It never rises the 2 K
+    that says a front came, yet the stop comes a sensor's accuracy under the limit (H4's
+    keep-warm latched the overrun on its first morning)."""
+    r = rig(COLD_PROBED)
+    r.set_cold("bathroom", 36.6)
+    r.run(1.0)
+    r.request("start")
+    r.run(5.0)
+    stop_c = _ramp_cold(r, 36.6, 38.5, 0.1)
+    assert stop_c is not None and stop_c < 37.5
+    assert not r.controller.faults
+
+
 def test_the_probe_lag_is_learned_from_its_catch_up_after_the_stop() -> None:
     r = rig(COLD_PROBED)
     r.set_cold("bathroom", 15.0)

@@ -117,8 +117,11 @@ class Estimate:
 class ColdProbe:
     """T_cold sits just past the valve: the water it reads is the water at the valve, a few
     seconds later, seen by a probe in the flow; the stop projects it by those seconds
-    (:mod:`.probe_lag`). It must have risen in this cycle: the slug a previous stop left
-    behind the valve can still be warm when the next cycle starts."""
+    (:mod:`.probe_lag`). It must have risen in this cycle to say the front came: the slug a
+    previous stop left behind the valve can still be warm when the next cycle starts. But
+    water a sensor's accuracy under the cold line's limit is never pushed on, risen or not:
+    a re-heat of a pipe still hot behind its valve (a loop whose sensor cannot read the
+    water, re-heated two minutes after its last stop) pushes it in from the first second."""
 
     def should_stop(self, run: LoopRun, ctx: StopContext) -> StopReason | None:
         if ctx.cold_c is None:
@@ -126,7 +129,8 @@ class ColdProbe:
         risen = run.rise.cold_risen(ctx.cold_c)
         water = ctx.cold_c if ctx.cold_ahead_c is None else ctx.cold_ahead_c
         hot = risen and water >= stop_threshold_c(ctx.params, run.params)
-        return "cold_probe" if hot else None
+        at_limit = water >= ctx.params.cold_line_max_c - SENSOR_ACCURACY_K
+        return "cold_probe" if hot or at_limit else None
 
 
 class LearnedArrival:
