@@ -880,19 +880,25 @@ def _ramp_cold(r: Rig, from_c: float, to_c: float, k_per_s: float) -> float | No
 COLD_PROBED = LoopParams(name="bathroom", ready_c=36.0, has_cold_sensor=True, sensor_tau_s=0.0)
 
 
+def _probed_cycle(cold_c: float, pump_s: float, learned: Learned | None = None) -> Rig:
+    """A loop with a cold-line probe reading ``cold_c``, ``pump_s`` into a cycle."""
+    r = rig(COLD_PROBED)
+    r.set_cold("bathroom", cold_c)
+    r.run(1.0)
+    if learned is not None:
+        r.controller.restore_learned({"bathroom": learned})
+    r.request("start")
+    r.run(pump_s)
+    return r
+
+
 def test_the_cold_probe_stop_looks_ahead_by_how_far_the_probe_trails_the_water() -> None:
     """A front climbing 1 K/s past a probe that trails the water by 4 s: stopping when the
     probe reads 36 °C lets 40 °C into the cold line. With the lag it learned, the stop
     comes as the water entering, not the probe, reaches 36 °C (H4 with a tap drawing)."""
     stops = {}
     for lag in (None, 4.0):
-        r = rig(COLD_PROBED)
-        r.set_cold("bathroom", 15.0)
-        r.run(1.0)
-        if lag is not None:
-            r.controller.restore_learned({"bathroom": Learned(cold_lag_s=lag)})
-        r.request("start")
-        r.run(20.0)
+        r = _probed_cycle(15.0, 20.0, None if lag is None else Learned(cold_lag_s=lag))
         stops[lag] = _ramp_cold(r, 16.0, 40.0, 1.0)
     # Unlearned it still projects the reading's own age (one period): a kelvin at 1 K/s.
     assert stops[None] == pytest.approx(35.0)
@@ -904,22 +910,14 @@ def test_a_warm_restart_stops_before_the_cold_line_limit_though_the_probe_never_
     that stop left) and the water behind the valve is hotter still. It never rises the 2 K
     that says a front came, yet the stop comes a sensor's accuracy under the limit (H4's
     keep-warm latched the overrun on its first morning)."""
-    r = rig(COLD_PROBED)
-    r.set_cold("bathroom", 36.6)
-    r.run(1.0)
-    r.request("start")
-    r.run(5.0)
+    r = _probed_cycle(36.6, 5.0)
     stop_c = _ramp_cold(r, 36.6, 38.5, 0.1)
     assert stop_c is not None and stop_c < 37.5
     assert not r.controller.faults
 
 
 def test_the_probe_lag_is_learned_from_its_catch_up_after_the_stop() -> None:
-    r = rig(COLD_PROBED)
-    r.set_cold("bathroom", 15.0)
-    r.run(1.0)
-    r.request("start")
-    r.run(20.0)
+    r = _probed_cycle(15.0, 20.0)
     stop_c = _ramp_cold(r, 15.5, 40.0, 0.5)
     assert stop_c is not None
     for _ in range(6):  # the last water in: the probe catches up 3 K, then the line cools

@@ -14,7 +14,7 @@ from zcw.domain import faults as F
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.events import EventLog, FaultBook
 from zcw.domain.cycle.heater_check import HeaterCheck
-from zcw.domain.cycle.probe_lag import SLOPE_SPAN_S, ahead_c
+from zcw.domain.cycle.probe_lag import SLOPE_SPAN_S
 from zcw.domain.cycle.run import LoopRun
 from zcw.domain.cycle.sensor_board import SensorBoard
 from zcw.domain.cycle.sequence import Sequencer
@@ -92,10 +92,9 @@ class LoopJudge:
         crossover = self._p.topology == "crossover"
         tau = self._teacher.tau_s(run.params)
         cold_c = self._board.value(cold_key(run.name)) if crossover else None
-        cold_ahead = None
+        cold_slope = None
         if cold_c is not None:
-            slope = self._board.slope_c_per_s(cold_key(run.name), SLOPE_SPAN_S)
-            cold_ahead = ahead_c(cold_c, slope, self._teacher.cold_lag_s(run.params))
+            cold_slope = self._board.slope_c_per_s(cold_key(run.name), SLOPE_SPAN_S)
         return StopContext(
             now_s=self._log.now_s,
             since_pump_s=since,
@@ -105,7 +104,8 @@ class LoopJudge:
             burner_unproven=self._heater.burner_unproven,
             lone=cycle.lone,
             cold_c=cold_c,
-            cold_ahead_c=cold_ahead,
+            cold_slope_c_per_s=cold_slope,
+            cold_lag_s=self._teacher.cold_lag_s(run.params),
             doubt_push_s=min(max(tau, DOUBT_PUSH_MIN_S), max(earliest, DOUBT_PUSH_MIN_S)),
         )
 
@@ -118,8 +118,8 @@ class LoopJudge:
         if self._stops.first_warming.should_stop(run, ctx):
             self._teacher.learn_rise(run, cycle.pump_on_s, lone=cycle.lone)
         if ctx.cold_c is not None and cycle.lone:
-            slope = self._board.slope_c_per_s(cold_key(run.name), SLOPE_SPAN_S)
-            self._teacher.watch_probe(run.name, now, ctx.cold_c, slope or 0.0)
+            slope = ctx.cold_slope_c_per_s or 0.0
+            self._teacher.watch_probe(run.name, now, ctx.cold_c, slope)
         if cycle.first_hot_s is None:
             cycle.first_hot_s = now
         time_to_hot = round(now - run.started_s, 1)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from zcw.domain.arrival import SPIN_DOWN_S
+from zcw.domain.cycle.probe_lag import ahead_c
 from zcw.domain.cycle.rise import SLUG_EARLIEST_RISE, WARMING_K
 from zcw.domain.cycle.run import COLD_START_K, LoopRun
 from zcw.domain.learning import STANDING_TARGET_K, Learned
@@ -67,8 +68,9 @@ class StopContext:
     burner_unproven: bool  # an outlet sensor has not yet seen the burner light
     lone: bool  # one loop on the pump
     cold_c: float | None  # the loop's cold-line probe, in crossover
-    # … projected along its slope by how far it trails the water (.probe_lag.ahead_c)
-    cold_ahead_c: float | None = None
+    # … its slope of the last seconds, and how far it trails the water (.probe_lag)
+    cold_slope_c_per_s: float | None = None
+    cold_lag_s: float = 0.0
     doubt_push_s: float = DOUBT_PUSH_MIN_S  # how long a doubtful cycle pushes (SettledDoubt)
 
 
@@ -127,7 +129,7 @@ class ColdProbe:
         if ctx.cold_c is None:
             return None
         risen = run.rise.cold_risen(ctx.cold_c)
-        water = ctx.cold_c if ctx.cold_ahead_c is None else ctx.cold_ahead_c
+        water = ahead_c(ctx.cold_c, ctx.cold_slope_c_per_s, ctx.cold_lag_s)
         hot = risen and water >= stop_threshold_c(ctx.params, run.params)
         at_limit = water >= ctx.params.cold_line_max_c - SENSOR_ACCURACY_K
         return "cold_probe" if hot or at_limit else None
