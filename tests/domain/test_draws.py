@@ -226,3 +226,31 @@ def test_a_rising_reading_holds_keep_warm_back() -> None:
     assert not det.drawing
     run(det, 3.0, flat(30.5), flat(20.0), start=100.0)  # the valve water starts to move
     assert det.drawing
+
+
+def test_a_step_fronts_tail_is_judged_against_the_heaters_water() -> None:
+    """A storage tank on copper, no outlet sensor: a stop on time leaves 41.5 °C at the clamp
+    a few cells from the valve, over ready_c + 4 K. Once a draw has shown the tank's 52 °C
+    there, that tail is no draw; a tap opened in the next tail still is."""
+    det = DrawDetector(["bathroom"], has_outlet=False)
+    pumping = lambda t: 1000.0 <= t < 1035.0 or 3000.0 <= t < 3035.0  # noqa: E731
+
+    def loop(t: float) -> float:
+        if t < 100.0:
+            return 20.0
+        if t < 700.0:  # a shower: the tank's water, then it stands and cools
+            return min(52.0, 20.0 + (t - 100.0) * 2.0) if t < 400.0 else 52.0 - (t - 400) / 30
+        if t < 1030.0:
+            return 20.0
+        if t < 3000.0:  # the cycle's tail catches up on 41.5 °C, which then cools
+            return 41.5 - 21.5 * math.exp(-(t - 1030.0) / 8.0) - max(t - 1090.0, 0.0) / 100
+        if t < 3040.0:
+            return 30.0
+        if t < 3300.0:
+            return min(51.0, 30.0 + (t - 3040.0) * 2.0)  # a tap opened in the tail
+        return 51.0 - (t - 3300.0) / 30.0
+
+    found = run(det, 3600.0, loop, pumping=pumping)
+    shower, in_tail = found.draws
+    assert shower.start_s < 100.0 and in_tail.start_s >= 3000.0
+    assert det.draw_peaks["bathroom"][0] == 52.0

@@ -48,10 +48,16 @@ ANSWER_K = 0.5
 # A sensor is judged again once its reading has not risen for this long after a cycle.
 SETTLE_S = 20.0
 # In a cycle's tail the reading catches up with the water the stop left at the valve, which
-# the controller keeps under cold_line_max_c (2 K over ready_c by default): a reading this
-# far over ready_c is a tap drawing the heater's water through, tail or not.
+# the controller aims under cold_line_max_c (2 K over ready_c by default): a reading this
+# far over ready_c is a tap drawing the heater's water through, tail or not …
 TAIL_DRAW_K = 4.0
 TAIL_MARGIN_K = 2.0
+# … unless the heater's water is not that far over it. A step front (a storage tank on
+# copper) can leave several kelvin more than the aim at a sensor a few cells from the valve,
+# so once draws have shown the heater's water at a loop, a tail's draw is water within this
+# much of the hottest of them (a DS18B20 reads 95 % of a step in three lags; a tank a shower
+# has half emptied is a few kelvin cooler).
+HEATER_WATER_MARGIN_K = 5.0
 # A reading that rose this much in the last RECENT_S may be a tap opening (the burner has
 # not lit yet, or the hot water has only begun to arrive): no keep-warm cycle then.
 STIR_K = 0.25
@@ -204,6 +210,8 @@ class DrawDetector:
         self.delays: dict[str, deque[float]] = {n: deque(maxlen=RECENT_DELAYS) for n in loops}
         # The highest readings of recent tails that held no draw, per loop.
         self.ceilings: dict[str, deque[float]] = {n: deque(maxlen=RECENT_DELAYS) for n in loops}
+        # The highest readings of recent draws, per loop: the heater's water as it arrives.
+        self.draw_peaks: dict[str, deque[float]] = {n: deque(maxlen=RECENT_DELAYS) for n in loops}
 
     def __repr__(self) -> str:
         return (
@@ -348,6 +356,7 @@ class DrawDetector:
             elif value <= current.peak_c - END_DROP_K and now - current.peak_s >= END_HOLD_S:
                 del self._open[name]
                 trace.window.clear()
+                self.draw_peaks[name].append(current.peak_c)
                 found.draws.append(
                     Draw(
                         name,
@@ -372,11 +381,16 @@ class DrawDetector:
         self._rose_s[name] = rise_s
 
     def _tail_draw_c(self, name: str, hints: LoopHints) -> float:
-        """A reading this high in a cycle's tail is a draw: TAIL_DRAW_K over ready_c, and
-        over the highest this loop's sensor caught up to after recent stops (a late stop, or
-        a return line's hot standing water, leaves more than cold_line_max_c)."""
-        seen = self.ceilings[name]
-        return max(hints.ready_c + TAIL_DRAW_K, max(seen) + TAIL_MARGIN_K if seen else -1e9)
+        """A reading this high in a cycle's tail is a draw: TAIL_DRAW_K over ready_c, over the
+        highest this loop's sensor caught up to after recent stops (a late stop, or a return
+        line's hot standing water, leaves more than cold_line_max_c), and near the heater's
+        water where draws have shown it (a step front's stop leaves more than both)."""
+        seen, drawn = self.ceilings[name], self.draw_peaks[name]
+        return max(
+            hints.ready_c + TAIL_DRAW_K,
+            max(seen) + TAIL_MARGIN_K if seen else -1e9,
+            max(drawn) - HEATER_WATER_MARGIN_K if drawn else -1e9,
+        )
 
     def _claim(self, name: str, rise_s: float, now: float) -> _Onset | None:
         """The latest unclaimed outlet onset this loop's rise answers, if any."""
