@@ -34,7 +34,7 @@ import logging
 import math
 import random
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -459,10 +459,17 @@ def _await_flick(strat: WeekStrategy) -> None:
 
 
 def run_week(
-    house_ref: str, strategy: str, seed: int, days: int = DAYS, *, trace_day: int | None = None
+    house_ref: str,
+    strategy: str,
+    seed: int,
+    days: int = DAYS,
+    *,
+    trace_day: int | None = None,
+    watch: Callable[[WeekStrategy], None] | None = None,
 ) -> dict[str, Any]:
     """One house, one strategy, one seed: the fortnight's judged draws and the figures.
-    ``trace_day``: also return the water at the valves and the pump through that day."""
+    ``trace_day``: also return the water at the valves and the pump through that day.
+    ``watch``: called with the strategy before the first day (a test's observer)."""
     logging.getLogger("zcw").setLevel(logging.CRITICAL)
     house = week_house(house_ref, seed)
     plant = Plant(house)
@@ -470,6 +477,8 @@ def run_week(
     strat = make_week(strategy, plant)
     if isinstance(strat, DaemonWeek):
         strat.trace_day = trace_day
+    if watch is not None:
+        watch(strat)
     learn_days = min(LEARN_DAYS, days // 2)
     measured_from = learn_days * DAY_S
     results: list[DrawResult] = []

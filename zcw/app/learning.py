@@ -31,6 +31,7 @@ from zcw.app.settings import Settings
 from zcw.config import Config
 from zcw.domain.controller import Phase
 from zcw.domain.cycle.admission import blocking_fault
+from zcw.domain.cycle.blind_hold import BLIND_COOL_S
 from zcw.domain.draws import Draw, DrawDetector, Flick, LoopHints
 from zcw.domain.faults import Fault
 from zcw.domain.habits import SLOT_MIN, SLOTS, HabitModel, Window, day_row, kind_name
@@ -53,8 +54,8 @@ LEAD_MARGIN_S = 10.0
 # say when its water has cooled, nor can the controller see a warm pipe's front arrive in
 # time: re-heating it warm pushed water over cold_line_max_c into the cold line (H4's far
 # tap, within 3 s). Such a loop gets one pre-heat per window, hot at its middle, and only
-# once its pipe has stood this long since its last cycle or draw (docs/learning.md).
-BLIND_COOL_S = 1800.0
+# once its pipe has stood BLIND_COOL_S since its last cycle or draw (docs/learning.md); the
+# controller holds any automatic start to the same rule (zcw.domain.cycle.blind_hold).
 
 
 class LearningBridge:

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from zcw.domain import faults as F
 from zcw.domain.arrival import ArrivalEstimator
 from zcw.domain.cycle.admission import Situation, admit, blocking_fault, loop_ready
+from zcw.domain.cycle.blind_hold import BlindHold
 from zcw.domain.cycle.bridge import BRIDGE_EVENT_FAULTS, on_notice
 from zcw.domain.cycle.cold_line import ColdLineGuard
 from zcw.domain.cycle.events import EventLog, FaultBook
@@ -79,6 +80,7 @@ class Controller:
         self._cold = ColdLineGuard(params, self._faults)
         self._teacher = Teacher(params, self._cold)
         self._heater = HeaterCheck(params)
+        self._blind = BlindHold()
         self._supervisor = SafetySupervisor(params)
         self._seq = Sequencer(params, self._log, self._teacher)
         parts = (self._board, self._cold, self._heater, self._teacher, self._faults)
@@ -149,6 +151,9 @@ class Controller:
         self._validate(readings)
         self._teacher.tick(now_s)
         self._update_bridge_fault(bridge_online)
+        self._blind.observe(
+            now_s, self._seq.last_cycle, self._board.value(HEATER_OUT), pumping=self._relays.pump
+        )
         for notice in notices:
             self._on_bridge(notice)
         held, self._held = self._held, []
@@ -312,6 +317,7 @@ class Controller:
             temp_c=self._board.value(loop_key(name)),
             last_end_s=self._seq.last_end_s,
             water_c=self._water_now(name),
+            blind_wait_s=self._blind.wait_s(name, self._teacher.learned.get(name), self._now_s),
         )
 
     def _water_now(self, name: str) -> float | None:

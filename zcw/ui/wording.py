@@ -83,7 +83,7 @@ def _refusal(reason: str, e: dict[str, Any]) -> str:
         return f"there is no such loop; the loops are: {e.get('loops', '?')}"
     if reason == "fault":
         return f"{e.get('fault', 'a fault')}: {e.get('message', '')} (see `zcw status`)"
-    if reason in ("not_ready", "not_cooled", "busy"):
+    if reason in ("not_ready", "not_cooled", "busy", "warm_pipe"):
         return str(e.get("message", "zcw is not ready yet"))
     return reason.replace("_", " ")
 

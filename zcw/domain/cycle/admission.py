@@ -2,8 +2,9 @@
 
 The rules, in order: an unknown loop, away mode (automatic sources only), a fault or a
 loop that cannot open yet (held a little if nothing is wrong, while the bridge connects or
-the first reading comes), a loop already heating (joined), water already hot, a cycle in
-progress (joined), the rest between cycles.
+the first reading comes), a loop already heating (joined), a pipe that may still be warm
+behind a sensor that cannot tell (automatic sources only, see blind_hold), water already
+hot, a cycle in progress (joined), the rest between cycles.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Situation:
     # The water at the valve now, as the reading and its trend through the sensor's lag
     # tell it (a cooling pipe's water is under its lagging reading).
     water_c: float | None = None
+    # Its sensor cannot tell its water and its pipe may still be warm: how long an
+    # automatic start must wait (zcw.domain.cycle.blind_hold).
+    blind_wait_s: float | None = None
 
 
 def admit(req: Request, name: str, params: Params, s: Situation, since_s: float) -> Answer:
@@ -86,6 +90,8 @@ def admit(req: Request, name: str, params: Params, s: Situation, since_s: float)
         return _commission(name, params, s)
     if s.heating and s.phase is not Phase.STOPPING:
         return Answer("joined")
+    if s.blind_wait_s is not None and req.source.automatic:
+        return _warm_pipe(name, s.blind_wait_s)
     hot = hot_now(params, name, s)
     if hot is True:
         return Answer("already_hot")
@@ -121,6 +127,15 @@ def _rest(params: Params, s: Situation) -> Answer | None:
     if s.phase is Phase.STOPPING:
         wait_s = params.valve_lag_s + params.min_rest_s
     return Answer("rejected", "rest", {"retry_in_s": round(wait_s, 1)})
+
+
+def _warm_pipe(name: str, wait_s: float) -> Answer:
+    message = (
+        f"the {name} sensor cannot tell how hot its pipe is (zcw has not measured it: "
+        f"`zcw commission {name}`), and the pipe may still hold hot water a cycle would push "
+        f"into the cold line; automatic starts wait {wait_s / 60.0:.0f} min more"
+    )
+    return Answer("rejected", "warm_pipe", {"retry_in_s": round(wait_s, 1), "message": message})
 
 
 def _commission(name: str, params: Params, s: Situation) -> Answer:
