@@ -106,10 +106,14 @@ def misses(runs: Sequence[dict[str, Any]], title: str) -> list[str]:
             continue
         out += ["", f"#### {run['house']} ({len(missed)})", ""]
         for seed, e in missed:
+            where = f"- seed {seed}, {e['loop']}, {e['at_s'] / 3600:.2f} h"
+            if e["outcome"] == "refused":
+                out.append(f"{where}: refused; no cycle ran")
+                continue
             hot = "never" if e["hot_at_valve_s"] is None else f"{e['hot_at_valve_s']} s"
             peak = "–" if e["cold_line_peak_c"] is None else f"{e['cold_line_peak_c']} °C"
             out.append(
-                f"- seed {seed}, {e['loop']}, {e['at_s'] / 3600:.2f} h: {e['outcome']}; "
+                f"{where}: {e['outcome']}; "
                 f"hot at the valve {hot}, stop {e['stop_s']} s, cold-line peak {peak}, "
                 f"{e['hot_into_cold_l']} L ≥ 38 °C"
             )
