@@ -254,3 +254,31 @@ def test_a_step_fronts_tail_is_judged_against_the_heaters_water() -> None:
     shower, in_tail = found.draws
     assert shower.start_s < 100.0 and in_tail.start_s >= 3000.0
     assert det.draw_peaks["bathroom"][0] == 52.0
+
+
+def test_only_draws_from_a_cooled_pipe_set_how_long_a_flick_waits_for_its_answer() -> None:
+    """A draw on a pipe still warm from the last one shows at the loop within seconds; a
+    dozen of those must not shorten the wait that tells a flick from a cold-pipe draw
+    (whose water takes a minute), or that draw is taken for a flick."""
+    det = DrawDetector(["bathroom"], has_outlet=True, tapflick=["bathroom"])
+
+    def draws(start: float, before_c: float, delay_s: float, n: int) -> Found:
+        """n draws 1000 s apart: the burner lights, the loop warms ``delay_s`` later."""
+
+        def phase(t: float) -> float:
+            return (t - start) % 1000.0
+
+        def out(t: float) -> float:
+            return 50.0 if 10.0 <= phase(t) < 300.0 else 20.0
+
+        def loop(t: float) -> float:
+            p = phase(t)
+            return 45.0 if 10.0 + delay_s <= p < 300.0 else before_c
+
+        return run(det, n * 1000.0, loop, out, start=start)
+
+    draws(0.0, 15.0, 60.0, 3)  # three from a cooled pipe
+    draws(3000.0, 28.0, 5.0, 14)  # more than a dozen from a warm one
+    assert det.answer_s(HINTS) >= 60.0
+    found = draws(17000.0, 15.0, 62.0, 1)  # a cold-pipe draw a little slower than seen
+    assert found.flicks == [] and len(found.draws) == 1

@@ -35,6 +35,8 @@ from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from zcw.domain.cycle.run import COLD_START_K
+
 # A draw at a loop: its reading rises this much within WINDOW_S. A DS18B20 steps by
 # 0.0625 K and jitters by a step or two; ambient drifts by a fraction of a kelvin an hour.
 RISE_K = 2.0
@@ -337,7 +339,7 @@ class DrawDetector:
             # The heater's water at the valve in a cycle's tail: someone is drawing.
             trace.tail = False
             trace.window.clear()
-            onset = self._claim(name, now, now)
+            onset = self._claim(name, now, now, hints)
             start = onset.at_s if onset is not None else now - (hints.transit_s or 0.0)
             self._open[name] = _Open(start, "outlet+loop" if onset else "loop", value, now)
             self._rose_s[name] = now
@@ -371,7 +373,7 @@ class DrawDetector:
         if low is None or value - low[1] < RISE_K:
             return
         rise_s = low[0]
-        onset = self._claim(name, rise_s, now)
+        onset = self._claim(name, rise_s, now, hints)
         if onset is not None:
             start, via = onset.at_s, "outlet+loop"
         else:
@@ -392,17 +394,29 @@ class DrawDetector:
             max(drawn) - HEATER_WATER_MARGIN_K if drawn else -1e9,
         )
 
-    def _claim(self, name: str, rise_s: float, now: float) -> _Onset | None:
+    def _claim(self, name: str, rise_s: float, now: float, hints: LoopHints) -> _Onset | None:
         """The latest unclaimed outlet onset this loop's rise answers, if any."""
         for onset in reversed(self._onsets):
             if not onset.claimed and onset.at_s <= rise_s + SAMPLE_S:
                 onset.claimed = True
                 if onset.answered is None:
                     onset.answered = name
-                    if name not in onset.tail_loops:
-                        self.delays[name].append(now - onset.at_s)
+                    self._learn_delay(onset, name, now, hints)
                 return onset
         return None
+
+    def _learn_delay(self, onset: _Onset, name: str, now: float, hints: LoopHints) -> None:
+        """How long a draw's hot water took to show at this loop from a cooled pipe: what a
+        flick is judged by. A pipe still warm from a cycle or a draw answers within seconds,
+        and a dozen such answers would crowd out the cooled pipe's (H2: a bound of 34 s, and
+        draws from a cold pipe, 58-65 s, taken for flicks)."""
+        before = onset.loop_c.get(name)
+        if (
+            name not in onset.tail_loops
+            and before is not None
+            and before <= (hints.ready_c - COLD_START_K)
+        ):
+            self.delays[name].append(now - onset.at_s)
 
     def _judge_onsets(
         self,
@@ -417,9 +431,9 @@ class DrawDetector:
                 continue
             if onset.answered is None:
                 onset.answered = self._answered(onset, loop_c)
-                if onset.answered is not None and onset.answered not in onset.tail_loops:
-                    # How long hot water took to show at this loop: what a flick is judged by.
-                    self.delays[onset.answered].append(now - onset.at_s)
+                if onset.answered is not None:
+                    name = onset.answered
+                    self._learn_delay(onset, name, now, hints.get(name, LoopHints()))
             answered = onset.answered
             if now < onset.deadline_s:
                 keep.append(onset)

@@ -131,9 +131,10 @@ def _rest(params: Params, s: Situation) -> Answer | None:
 
 def _warm_pipe(name: str, wait_s: float) -> Answer:
     message = (
-        f"the {name} sensor cannot tell how hot its pipe is (zcw has not measured it: "
-        f"`zcw commission {name}`), and the pipe may still hold hot water a cycle would push "
-        f"into the cold line; automatic starts wait {wait_s / 60.0:.0f} min more"
+        f"the {name} sensor cannot tell how hot its pipe is (it reads the water late, or zcw "
+        f"has not measured it yet: `zcw commission {name}`), and the pipe may still hold hot "
+        f"water that a cycle would push into the cold line; automatic starts wait "
+        f"{wait_s / 60.0:.0f} min more"
     )
     return Answer("rejected", "warm_pipe", {"retry_in_s": round(wait_s, 1), "message": message})
 
