@@ -89,7 +89,7 @@ def test_away_stops_the_learned_plan_but_not_a_tap_flick() -> None:
     # Back home: the next night's window keeps the loop hot, as source learned.
     strat.daemon.submit(Request("mode", Source.CLI, mode="auto"))
     back = strat.clock.now_s()
-    strat.advance(24 * HOUR - back + 30 * 60.0)
+    strat.advance(24 * HOUR - back + 56 * 60.0)  # through the window (00:30-00:55)
     learned = [e for e in events if e.source is Source.LEARNED]
     assert learned and {e.kind for e in learned} == {"cycle_started"}  # never a "rest" refusal
     for event in learned:

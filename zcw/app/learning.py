@@ -239,6 +239,8 @@ class LearningBridge:
             return
         if now - self._last_end_s < self.daemon.wiring.params.min_rest_s:
             return  # the controller would refuse it (rest): ask once that is over
+        if self.daemon.controller.warm_pipe_wait_s(loop) is not None:
+            return  # likewise (its sensor cannot tell a warm pipe: see blind_hold)
         if not self._cooled(loop, now):
             return
         self._asked[loop] = now
@@ -256,6 +258,8 @@ class LearningBridge:
             return
         if blocking_fault(window.loop, self._faults) is not None:
             return  # not spent: asked once the fault has cleared, if still in the window
+        if self.daemon.controller.warm_pipe_wait_s(window.loop) is not None:
+            return  # not spent either: the controller holds it (see blind_hold)
         self._blind_done.add(key)
         self._asked[window.loop] = self._now_s
         self.daemon.submit(Request("start", Source.LEARNED, window.loop))

@@ -111,6 +111,10 @@ class Controller:
         """What each loop has taught so far; the history recorder persists it on change."""
         return dict(self._teacher.learned)
 
+    def warm_pipe_wait_s(self, name: str) -> float | None:
+        """How long an automatic start at ``name`` would still be refused as ``warm_pipe``."""
+        return self._blind.wait_s(name, self._teacher.learned.get(name), self._now_s)
+
     def restore_learned(self, learned: Mapping[str, Learned]) -> None:
         """What an earlier run learned (from the store); loops no longer configured are dropped."""
         self._teacher.restore(learned)
@@ -317,7 +321,7 @@ class Controller:
             temp_c=self._board.value(loop_key(name)),
             last_end_s=self._seq.last_end_s,
             water_c=self._water_now(name),
-            blind_wait_s=self._blind.wait_s(name, self._teacher.learned.get(name), self._now_s),
+            blind_wait_s=self.warm_pipe_wait_s(name),
         )
 
     def _water_now(self, name: str) -> float | None:
