@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hil.bench.week_report import goals, main
+from hil.bench.week_report import goals, interval, main
 
 
 def _summary(hot: float, kj: float, **extra: Any) -> dict[str, Any]:
@@ -55,3 +55,12 @@ def test_the_tables_print_from_a_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([str(path)]) == 0
     out = capsys.readouterr().out
     assert "| R0 | **learned** | 90 % | 45 % | 90 % |" in out
+
+
+def test_the_hot_rate_says_how_far_its_draws_can_place_it() -> None:
+    lo, hi = interval(0.5, 100)  # the textbook case: 50 of 100
+    assert round(lo, 3) == 0.404 and round(hi, 3) == 0.596
+    summary = _summary(0.9, 2500.0, habitual_judged=38, **DETECTION)
+    runs = [*RUNS[:2], {"house": "R0", "strategy": "learned", "summary": summary}, *RUNS[3:]]
+    (row,) = [line for line in goals(runs) if line.startswith("| R0 |")]
+    assert "yes (90 %; 95 % interval 77-96 % over 38 draws)" in row
