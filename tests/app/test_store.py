@@ -186,3 +186,22 @@ def test_a_store_opened_in_one_thread_really_closes_from_another(tmp_path: Path)
     store.close()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         db.execute("SELECT 1")
+
+
+def test_a_restart_remembers_that_a_pipe_may_still_be_warm(tmp_path: Path) -> None:
+    """The warm-pipe hold (zcw.domain.cycle.blind_hold) survives a restart: the last stored
+    cycle through a loop says how long ago its pipe was heated."""
+    from zcw.app.history import HistoryRecorder
+    from zcw.domain.controller import Controller
+    from zcw.domain.cycle.blind_hold import BLIND_COOL_S
+    from zcw.domain.model import LoopParams, Params
+
+    params = Params(loops=(LoopParams(name="far"), LoopParams(name="near")))
+    with Store(tmp_path / "h.db") as store:
+        store.add_cycle(CycleRecord(900.0, 1000.0, "button", ("far",), None, 7.0, None, "hot"))
+        store.add_cycle(CycleRecord(1100.0, 1200.0, "button", ("near",), None, 1.0, None, "hot"))
+        controller = Controller(params, now_s=50.0)  # a new process: its own monotonic time
+        HistoryRecorder(store, wall_clock=lambda: 1600.0).restore_heated(controller.restore_heated)
+        far, near = controller.warm_pipe_wait_s("far"), controller.warm_pipe_wait_s("near")
+        assert far is not None and abs(far - (BLIND_COOL_S - 600.0)) < 1e-6
+        assert near is not None and abs(near - (BLIND_COOL_S - 400.0)) < 1e-6

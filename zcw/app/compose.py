@@ -80,6 +80,7 @@ def build_adapters(cfg: Config, daemon: Daemon, *, clocks: Clocks | None = None)
         )
         try:
             recorder.restore(daemon.controller.restore_learned, loop_identities(cfg))
+            recorder.restore_heated(daemon.controller.restore_heated)
         except sqlite3.Error as exc:
             log.error("could not read learned parameters from %s (%s)", cfg.store_path, exc)
         daemon.observe(recorder)

@@ -37,6 +37,8 @@ IDENTITY_KEY = "learned.identity"
 # How far back the stored temperatures seed the energy estimate's plateau and floor.
 SEED_FROM_S = 7 * 86400.0
 KJ_PER_KWH = 3600.0
+# How many of the latest stored cycles say when each loop was last heated (at start-up).
+RECENT_CYCLES = 50
 
 
 @dataclass
@@ -144,9 +146,20 @@ class HistoryRecorder:
             self._store.save_setting(IDENTITY_KEY, dict(identities))
         self._learned = dict(restored)
         daemon_learned(restored)
+
         for name, value in restored.items():
             log.info("loop %s: restored from earlier runs: %s", name, learned_text(value.summary()))
         self._load_energy()
+
+    def restore_heated(self, heated: Callable[[str, float], None]) -> None:
+        """Tell the controller how long ago each loop's last stored cycle ended: a restart must
+        not forget that a pipe may still be warm (zcw.domain.cycle.blind_hold)."""
+        now, seen = self._wall(), set()
+        for cycle in self._store.cycles(limit=RECENT_CYCLES):
+            for name in cycle.loops:
+                if name not in seen:
+                    seen.add(name)
+                    heated(name, max(now - cycle.ended_at, 0.0))
 
     def _load_energy(self) -> None:
         """Totals so far, and the temperatures the energy estimate starts from."""

@@ -115,6 +115,10 @@ class Controller:
         """How long an automatic start at ``name`` would still be refused as ``warm_pipe``."""
         return self._blind.wait_s(name, self._teacher.learned.get(name), self._now_s)
 
+    def restore_heated(self, name: str, ago_s: float) -> None:
+        """An earlier run's last cycle through ``name`` ended ``ago_s`` ago (from the store)."""
+        self._blind.heated(name, self._now_s - ago_s)
+
     def restore_learned(self, learned: Mapping[str, Learned]) -> None:
         """What an earlier run learned (from the store); loops no longer configured are dropped."""
         self._teacher.restore(learned)

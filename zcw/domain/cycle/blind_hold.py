@@ -49,6 +49,10 @@ class BlindHold:
         self._last: CycleSummary | None = None
         self._outlet: deque[tuple[float, float]] = deque()
 
+    def heated(self, name: str, at_s: float) -> None:
+        """A cycle moved hot water into ``name`` at ``at_s`` (one an earlier run ended)."""
+        self._heated_s[name] = max(self._heated_s.get(name, -1e18), at_s)
+
     def observe(
         self, now_s: float, last: CycleSummary | None, outlet_c: float | None, *, pumping: bool
     ) -> None:
@@ -56,7 +60,7 @@ class BlindHold:
         if last is not None and last is not self._last:
             self._last = last
             for name in last.loops:
-                self._heated_s[name] = last.ended_s
+                self.heated(name, last.ended_s)
         if pumping or outlet_c is None:
             self._outlet.clear()  # the pump's own flow warms the outlet: no draw in it
             return
