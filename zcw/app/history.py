@@ -146,7 +146,6 @@ class HistoryRecorder:
             self._store.save_setting(IDENTITY_KEY, dict(identities))
         self._learned = dict(restored)
         daemon_learned(restored)
-
         for name, value in restored.items():
             log.info("loop %s: restored from earlier runs: %s", name, learned_text(value.summary()))
         self._load_energy()
